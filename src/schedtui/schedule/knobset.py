@@ -1,0 +1,224 @@
+"""Every knob's base schedule plus its active edit: the values for each optimizer update.
+
+`KnobSchedules.values(step)` gives every knob's value for update step+1 (step =
+updates completed). `edit(...)` applies one of set / scale / schedule / revert at a
+step (DESIGN.md "Steps, epochs and edits") after checking that the knob stays in
+its bounds for the rest of the run; a rejected edit changes nothing. All state is
+plain data (`state_dict` round-trips through JSON). Pure Python; no torch at import.
+"""
+
+from __future__ import annotations
+
+import math
+
+from schedtui.errors import UserError
+from schedtui.schedule.bounds import Bounds
+from schedtui.schedule.native import Follow
+from schedtui.schedule.spec import build_schedule, describe_spec, spec_start
+from schedtui.schedule.timing import Timing
+
+EDIT_OPS = ("set", "scale", "schedule", "revert")
+_CHECK_POINTS = 4000  # steps sampled when checking a schedule against a knob's bounds
+
+
+class KnobSchedules:
+    def __init__(self, initial: dict, specs: dict, bounds: dict, timing: Timing):
+        """initial: knob -> preset value; specs: knob -> schedule table (others stay constant)."""
+        unknown = sorted(set(specs) - set(initial))
+        if unknown:
+            raise UserError(f"no knob named {unknown[0]!r}; knobs: {', '.join(initial)}")
+        self.timing, self.bounds = timing, {k: bounds.get(k, Bounds()) for k in initial}
+        self.names = list(initial)
+        for k, spec in specs.items():
+            if not isinstance(spec, dict):
+                raise UserError(f"schedule for {k}: expected a table with a kind, got {spec!r}")
+        self.specs = {k: dict(specs.get(k) or {"kind": "constant"}) for k in initial}
+        self._base = {}
+        self._factor = {}  # resolved follow factors, base schedules and overrides alike
+        for k in self.names:
+            start = spec_start(self.specs[k], k, initial[k])
+            self._base[k] = build_schedule(self.specs[k], knob=k, start=start, timing=timing)
+        self._override: dict[str, dict] = {}
+        self._order = self._resolve_order()
+        at_zero: dict = {}
+        for k in self._order:  # a follower keeps its starting ratio to the followed knob's value at step 0
+            sched = self._base[k]
+            if isinstance(sched, Follow):
+                self._factor[(k, "base")] = self._follow_factor(k, sched, spec_start(self.specs[k], k, initial[k]), at_zero)
+            at_zero[k] = self._value(k, 0, at_zero)
+        self._check_range(self.names, 0, "schedule for {knob}")
+
+    # ---- values -------------------------------------------------------------------------
+    def values(self, step: int) -> dict:
+        """Every knob's value for update step+1."""
+        out = {}
+        for k in self._order:
+            out[k] = self._value(k, step, out)
+        return out
+
+    def _value(self, k: str, step: int, out: dict) -> float:
+        ov = self._override.get(k)
+        if ov is None:
+            return self._sched_value(k, "base", self._base[k], step, out)
+        op = ov["op"]
+        if op == "set":
+            return ov["value"]
+        if op == "scale":
+            return ov["factor"] * self._sched_value(k, "base", self._base[k], step, out)
+        return self._sched_value(k, "edit", ov["schedule"], step - ov["step"], out)
+
+    def _sched_value(self, k, which, sched, k_steps, out) -> float:
+        if isinstance(sched, Follow):
+            return self._factor[(k, which)] * out[sched.knob]
+        return sched.value(max(k_steps, 0))
+
+    def observe(self, metrics: dict) -> None:
+        """Hand validation metrics (val_loss, val_acc, train_loss) to metric-driven schedules."""
+        for k in self.names:
+            self._base[k].observe(metrics)
+            if k in self._override and "schedule" in self._override[k]:
+                self._override[k]["schedule"].observe(metrics)
+
+    # ---- edits ----------------------------------------------------------------------------
+    def edit(self, knob: str, op: str, *, step: int, current: dict, value=None, factor=None, spec=None) -> dict:
+        """Apply an edit at `step` (it affects updates step+1 onward); returns the edit event's fields.
+
+        `current` holds every knob's value in use now (the start of a schedule-from-here).
+        Raises UserError and changes nothing when the edit is not valid.
+        """
+        if knob not in self.bounds:
+            raise UserError(f"no knob named {knob!r}; knobs: {', '.join(self.names)}")
+        if op not in EDIT_OPS:
+            raise UserError(f"unknown edit {op!r}; valid: {', '.join(EDIT_OPS)}")
+        old = current[knob]
+        record: dict = {"op": op, "step": step}
+        fields: dict = {"knob": knob, "op": op}
+        if op == "set":
+            record["value"] = fields["value"] = self._edit_number(knob, "value", value)
+        elif op == "scale":
+            f = self._edit_number(knob, "factor", factor)
+            if f < 0:
+                raise UserError(f"{knob}: scale factor must be >= 0, got {f:g}")
+            record["factor"] = fields["factor"] = f
+        elif op == "schedule":
+            if not isinstance(spec, dict):
+                raise UserError(f"{knob}: a schedule edit needs a table with a kind")
+            start = spec_start(spec, knob, old)
+            sched = build_schedule(spec, knob=knob, start=start, timing=self.timing, origin=step)
+            record.update(spec=dict(spec), start=start, schedule=sched)
+            fields["spec"] = dict(spec)
+        saved = (dict(self._override), dict(self._factor), list(self._order))
+        try:
+            if op == "revert":
+                self._override.pop(knob, None)
+            else:
+                self._override[knob] = record
+            self._order = self._resolve_order()
+            if op == "schedule" and isinstance(record["schedule"], Follow):
+                self._factor[(knob, "edit")] = self._follow_factor(knob, record["schedule"], old, current)
+            self._check_range([knob] + self._followers(knob), step, f"{op} {knob}: {{knob}}")
+        except UserError:
+            self._override, self._factor, self._order = saved
+            raise
+        fields.update(old=old, new=self.values(step)[knob])
+        return fields
+
+    def _edit_number(self, knob: str, name: str, v) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise UserError(f"{knob}: {name} must be a finite number, got {v!r}")
+        return float(v)
+
+    def overridden(self, knob: str) -> str | None:
+        """The active edit's op for `knob`, or None when it follows its preset schedule."""
+        ov = self._override.get(knob)
+        return ov["op"] if ov else None
+
+    def describe(self, knob: str) -> str:
+        """A short label of what drives `knob` now, e.g. `OneCycleLR max_lr=0.2 (step)` or `set 0.3 @1200`."""
+        ov = self._override.get(knob)
+        if ov is None:
+            return describe_spec(self.specs[knob])
+        if ov["op"] == "set":
+            return f"set {ov['value']:g} @{ov['step']}"
+        if ov["op"] == "scale":
+            return f"x{ov['factor']:g} {describe_spec(self.specs[knob])} @{ov['step']}"
+        return f"{describe_spec(ov['spec'])} @{ov['step']}"
+
+    def state_dict(self) -> dict:
+        """JSON-able: the active edits; rebuild with `load_state_dict` on a fresh instance."""
+        out = {}
+        for k, ov in self._override.items():
+            out[k] = {key: v for key, v in ov.items() if key != "schedule"}
+            if (k, "edit") in self._factor:
+                out[k]["follow_factor"] = self._factor[(k, "edit")]
+        return {"overrides": out}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._override = {}
+        for k, ov in state.get("overrides", {}).items():
+            ov = dict(ov)
+            if ov["op"] == "schedule":
+                ov["schedule"] = build_schedule(ov["spec"], knob=k, start=ov["start"], timing=self.timing, origin=ov["step"])
+                if "follow_factor" in ov:
+                    self._factor[(k, "edit")] = ov.pop("follow_factor")
+            self._override[k] = ov
+        self._order = self._resolve_order()
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _active(self, k: str):
+        ov = self._override.get(k)
+        if ov is None or ov["op"] == "scale":
+            return self._base[k]
+        return ov.get("schedule")
+
+    def _resolve_order(self) -> list:
+        """Knobs ordered so that a followed knob comes before its followers; cycles are errors."""
+        order, state = [], {}
+
+        def visit(k, path):
+            if state.get(k) == "done":
+                return
+            if state.get(k) == "visiting":
+                raise UserError(f"follow cycle: {' -> '.join(path + [k])}")
+            state[k] = "visiting"
+            sched = self._active(k)
+            if isinstance(sched, Follow):
+                if sched.knob not in self.bounds:
+                    raise UserError(f"schedule for {k}: follows unknown knob {sched.knob!r}; knobs: {', '.join(self.names)}")
+                visit(sched.knob, path + [k])
+            state[k] = "done"
+            order.append(k)
+
+        for k in self.names:
+            visit(k, [])
+        return order
+
+    def _followers(self, knob: str) -> list:
+        out = []
+        for k in self._order:
+            sched = self._active(k)
+            if isinstance(sched, Follow) and (sched.knob == knob or sched.knob in out):
+                out.append(k)
+        return out
+
+    def _follow_factor(self, k: str, sched: Follow, own: float, others: dict) -> float:
+        if sched.factor is not None:
+            return sched.factor
+        ref = others[sched.knob]
+        if ref == 0:
+            raise UserError(f"schedule for {k}: cannot keep a ratio to {sched.knob}, which is 0 now; give factor")
+        return own / ref
+
+    def _check_range(self, knobs: list, from_step: int, what: str) -> None:
+        total = self.timing.total_steps
+        if from_step >= total:
+            steps = [from_step]
+        else:
+            stride = max(1, (total - from_step) // _CHECK_POINTS)
+            steps = list(range(from_step, total + 1, stride)) + [total]
+        for s in steps:
+            vals = self.values(s)
+            for k in knobs:
+                why = self.bounds[k].problem(vals[k])
+                if why:
+                    raise UserError(f"{what.format(knob=k)} would be {vals[k]:g} at step {s}: {why.split(' is ', 1)[-1]}")

@@ -1,0 +1,112 @@
+"""Schedule kinds named after `torch.optim.lr_scheduler` classes, for any knob.
+
+The value is produced by torch's own class, stepping a throw-away optimizer whose
+single parameter group starts at the knob's value: so a knob driven by
+`OneCycleLR` gets exactly what `OneCycleLR` gives an lr, step for step (chainable
+form, as `scheduler.step()` without arguments). One torch step per `unit`
+(optimizer update or epoch). Values are cached in a float array as they are
+produced (8 bytes a step), so any earlier step can be asked again.
+
+torch is imported only when such a schedule is built. Must not import textual/rich.
+`ReduceLROnPlateau` is not a function of time: it steps when a validation metric
+is observed (`observe`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from array import array
+
+from schedtui.schedule.timing import Timing
+
+TORCH_KINDS = (
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "OneCycleLR",
+    "CyclicLR",
+    "LinearLR",
+    "PolynomialLR",
+    "ReduceLROnPlateau",
+)
+_NOT_ARGS = {"optimizer", "last_epoch", "scale_fn", "verbose"}
+PLATEAU_METRICS = ("val_loss", "val_acc", "train_loss")
+
+
+def torch_arg_names(kind: str) -> list[str]:
+    from torch.optim import lr_scheduler
+
+    params = inspect.signature(getattr(lr_scheduler, kind)).parameters
+    return [p for p in params if p not in _NOT_ARGS]
+
+
+def _dummy_optimizer(start: float):
+    import torch
+
+    # momentum so that OneCycleLR/CyclicLR's default cycle_momentum has something to cycle;
+    # that cycling stays inside this throw-away optimizer (give `momentum` its own schedule).
+    return torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=start, momentum=0.9)
+
+
+def _make(kind: str, start: float, args: dict):
+    from torch.optim import lr_scheduler
+
+    opt = _dummy_optimizer(start)
+    sched = getattr(lr_scheduler, kind)(opt, **args)
+    opt.step()  # no gradients: changes nothing, but marks the optimizer as stepped for torch's order check
+    return opt, sched
+
+
+class TorchSchedule:
+    """A time-driven torch scheduler class, evaluated lazily and cached."""
+
+    def __init__(self, kind: str, args: dict, start: float, unit: str, timing: Timing):
+        self.kind, self.args, self.start, self.unit, self.timing = kind, dict(args), start, unit, timing
+        self._opt, self._sched = _make(kind, start, self.args)
+        self._values = array("d", [self._opt.param_groups[0]["lr"]])
+        self._exhausted = False
+
+    def value(self, k: int) -> float:
+        i = k if self.unit == "step" else k // self.timing.steps_per_epoch
+        while len(self._values) <= i:
+            self._advance()
+        return self._values[i]
+
+    def _advance(self) -> None:
+        if not self._exhausted:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._sched.step()
+            except ValueError:  # OneCycleLR stepped past total_steps: hold its last value
+                self._exhausted = True
+        self._values.append(self._values[-1] if self._exhausted else self._opt.param_groups[0]["lr"])
+
+    def observe(self, metrics: dict) -> None:
+        return None
+
+
+class PlateauSchedule:
+    """`ReduceLROnPlateau`: steps once per observed validation metric (`metric`, default val_loss)."""
+
+    def __init__(self, args: dict, start: float, metric: str):
+        self.kind, self.args, self.start, self.metric, self.unit = "ReduceLROnPlateau", dict(args), start, metric, "epoch"
+        self._opt, self._sched = _make("ReduceLROnPlateau", start, self.args)
+
+    def value(self, k: int) -> float:
+        return self._opt.param_groups[0]["lr"]
+
+    def observe(self, metrics: dict) -> None:
+        if self.metric in metrics and metrics[self.metric] is not None:
+            self._sched.step(metrics[self.metric])
+
+    def state_dict(self) -> dict:
+        return self._sched.state_dict() | {"value": self.value(0)}
+
+    def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        self._opt.param_groups[0]["lr"] = state.pop("value")
+        self._sched.load_state_dict(state)
