@@ -1,0 +1,197 @@
+"""The preset schema: every key, its type, default and allowed range, as data.
+
+`validate(cfg)` returns a new dict with defaults filled in, or raises a one-line
+UserError naming the key and what is valid. `[data]` and `[model]` have keys that
+depend on their `kind`. `[schedules]` is checked by the schedule package once the
+knobs are known (they depend on the model). Pure Python.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from schedtui.errors import UserError
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class F:
+    """One config field: python type, default (None = required), numeric range, allowed strings."""
+
+    type: type
+    default: object = None
+    lo: float = -INF
+    hi: float = INF
+    hi_open: bool = False
+    lo_open: bool = False
+    choices: tuple = ()
+    item: type | None = None  # element type of a list
+    optional: bool = False
+
+    def check(self, key: str, v):
+        if self.type is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if self.type is list:
+            if not isinstance(v, list) or not all(_is(x, self.item) for x in v):
+                raise UserError(f"{key}: expected a list of {self.item.__name__}, got {v!r}")
+            for x in v:
+                self._range(key, x)
+            return [float(x) if self.item is float else x for x in v]
+        if not _is(v, self.type):
+            raise UserError(f"{key}: expected {self.type.__name__}, got {v!r}")
+        if self.choices and v not in self.choices:
+            raise UserError(f"{key}: {v!r} is not one of {', '.join(map(str, self.choices))}")
+        if self.type in (int, float):
+            self._range(key, v)
+        return v
+
+    def _range(self, key, v):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise UserError(f"{key}: {v} is not a finite number")
+        if v < self.lo or (self.lo_open and v == self.lo) or v > self.hi or (self.hi_open and v == self.hi):
+            left = "(" if self.lo_open else "["
+            right = ")" if self.hi_open else "]"
+            raise UserError(f"{key}: {v!r} is out of range {left}{self.lo:g}, {self.hi:g}{right}")
+
+
+def _is(v, t) -> bool:
+    if t is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, t)
+
+
+PROB = dict(lo=0.0, hi=1.0, hi_open=True)
+
+TOP = {
+    "name": F(str, ""),
+    "description": F(str, ""),
+    "seed": F(int, 0, lo=0),
+    "epochs": F(int, 10, lo=1),
+    "device": F(str, "auto", choices=("auto", "cpu", "cuda", "mps")),
+}
+DATA = {
+    "moons": {
+        "n_samples": F(int, 1000, lo=4),
+        "noise": F(float, 0.2, lo=0.0),
+        "val_fraction": F(float, 0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
+        "batch_size": F(int, 32, lo=1),
+        "eval_batch_size": F(int, 0, lo=0),
+    },
+    "cifar10": {
+        "batch_size": F(int, 512, lo=1),
+        "eval_batch_size": F(int, 0, lo=0),
+        "crop_padding": F(int, 4, lo=0, hi=16),
+        "flip": F(bool, True),
+        "download": F(bool, True),
+        "verify": F(bool, True),
+        "train_subset": F(int, 0, lo=0),
+        "val_subset": F(int, 0, lo=0),
+    },
+}
+MODEL = {
+    "mlp": {
+        "hidden": F(list, [64, 64], item=int, lo=1),
+        "dropout": F(float, 0.1, **PROB),
+        "activation": F(str, "relu", choices=("relu", "gelu", "tanh")),
+    },
+    "resnet9": {
+        "width": F(int, 64, lo=4),
+        "dropout": F(float, 0.0, **PROB),
+        "bn_momentum": F(float, 0.1, lo=0.0, hi=1.0),
+        "channels_last": F(bool, True),
+    },
+}
+OPTIMIZER = {
+    "kind": F(str, "SGD", choices=("SGD", "Adam", "AdamW")),
+    "lr": F(float, 0.01, lo=0.0),
+    "momentum": F(float, 0.9, lo=0.0, hi=1.0, hi_open=True),
+    "weight_decay": F(float, 0.0, lo=0.0),
+    "nesterov": F(bool, False),
+    "beta2": F(float, 0.999, **PROB),
+    "eps": F(float, 1e-8, lo=0.0, lo_open=True),
+    "grad_clip": F(float, 0.0, lo=0.0),
+}
+GROUP = {
+    "name": F(str),
+    "params": F(list, item=str),
+    "lr": F(float, lo=0.0, optional=True),
+    "weight_decay": F(float, lo=0.0, optional=True),
+}
+LOSS = {
+    "label_smoothing": F(float, 0.0, **PROB),
+}
+LOSS_TERMS = ("task", "l1", "l2", "confidence", "logit_norm")
+ENGINE = {
+    "amp": F(str, "auto", choices=("auto", "off", "bf16", "fp16")),
+    "on_nonfinite": F(str, "pause", choices=("pause", "stop", "warn")),
+    "flush_interval": F(float, 1.0, lo=0.01, hi=60.0),
+    "read_every": F(int, 0, lo=0),
+    "eval_every": F(int, 1, lo=1),
+    "threads": F(int, 0, lo=0),
+}
+
+SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine")
+
+
+def _fields(prefix: str, table, fields: dict, skip=()) -> dict:
+    if not isinstance(table, dict):
+        raise UserError(f"{prefix}: expected a table, got {table!r}")
+    for key in table:
+        if key not in fields and key not in skip:
+            valid = ", ".join(list(fields) + list(skip))
+            raise UserError(f"{prefix}.{key}: unknown key; valid keys in [{prefix}]: {valid}".replace("[.", "["))
+    out = {}
+    for key, f in fields.items():
+        full = f"{prefix}.{key}".lstrip(".")
+        if key in table:
+            out[key] = f.check(full, table[key])
+        elif f.default is not None:
+            out[key] = list(f.default) if isinstance(f.default, list) else f.default
+        elif not f.optional:
+            raise UserError(f"{full}: missing (required)")
+    return out
+
+
+def _kinded(section: str, table, kinds: dict, default: str) -> dict:
+    if not isinstance(table, dict):
+        raise UserError(f"{section}: expected a table, got {table!r}")
+    kind = table.get("kind", default)
+    if kind not in kinds:
+        raise UserError(f"{section}.kind: unknown kind {kind!r}; valid: {', '.join(kinds)}")
+    return {"kind": kind, **_fields(section, table, kinds[kind], skip=("kind",))}
+
+
+def validate(cfg: dict) -> dict:
+    """A new, fully resolved config (defaults filled in); one-line UserError on the first problem."""
+    out = _fields("", cfg, TOP, skip=SECTIONS)
+    out["data"] = _kinded("data", cfg.get("data", {}), DATA, "moons")
+    out["model"] = _kinded("model", cfg.get("model", {}), MODEL, "mlp")
+    opt = cfg.get("optimizer", {})
+    out["optimizer"] = _fields("optimizer", opt, OPTIMIZER, skip=("groups",))
+    groups = opt.get("groups", []) if isinstance(opt, dict) else []
+    if not isinstance(groups, list):
+        raise UserError("optimizer.groups: expected a list of tables ([[optimizer.groups]])")
+    out["optimizer"]["groups"] = [_fields(f"optimizer.groups[{i}]", g, GROUP) for i, g in enumerate(groups)]
+    names = [g["name"] for g in out["optimizer"]["groups"]]
+    if len(set(names)) != len(names) or "default" in names:
+        raise UserError("optimizer.groups: group names must be unique and not 'default'")
+    loss = cfg.get("loss", {})
+    out["loss"] = _fields("loss", loss, LOSS, skip=("terms",))
+    terms = loss.get("terms", {"task": 1.0}) if isinstance(loss, dict) else {}
+    if not isinstance(terms, dict) or not terms:
+        raise UserError("loss.terms: expected a table of term = weight, e.g. { task = 1.0, l2 = 1e-4 }")
+    for t, w in terms.items():
+        if t not in LOSS_TERMS:
+            raise UserError(f"loss.terms.{t}: unknown loss term; valid: {', '.join(LOSS_TERMS)}")
+        F(float, lo=0.0).check(f"loss.terms.{t}", w)
+    out["loss"]["terms"] = {t: float(w) for t, w in terms.items()}
+    scheds = cfg.get("schedules", {})
+    if not isinstance(scheds, dict) or not all(isinstance(s, dict) for s in scheds.values()):
+        raise UserError("schedules: expected tables, e.g. [schedules.lr] kind = \"OneCycleLR\"")
+    out["schedules"] = {k: dict(v) for k, v in scheds.items()}
+    out["engine"] = _fields("engine", cfg.get("engine", {}), ENGINE)
+    return out
