@@ -1,0 +1,72 @@
+"""The run as it stands after a sequence of events: a fold the live displays and replay share.
+
+`RunState.apply(event)` updates the latest step, loss, knob values, throughput,
+evaluation and status; it keeps no per-step history (displays keep their own,
+downsampled). Pure Python; no torch, textual or rich.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunState:
+    preset: str = ""
+    device: str = ""
+    epochs: int = 0
+    steps_per_epoch: int | None = None
+    total_steps: int | None = None
+    status: str = "running"  # running | paused | completed | stopped | crashed | interrupted
+    step: int = 0
+    epoch: int = 0
+    loss: float | None = None
+    knobs: dict = field(default_factory=dict)
+    samples_per_s: float | None = None
+    eta_s: float | None = None
+    elapsed_s: float = 0.0
+    last_eval: dict | None = None
+    last_epoch: dict | None = None
+    best_val_acc: float | None = None
+    edits: int = 0
+    warnings: list = field(default_factory=list)
+    error: str | None = None
+    pause_reason: str | None = None
+    end: dict | None = None
+
+    @classmethod
+    def from_header(cls, header: dict) -> "RunState":
+        cfg = header.get("config", {})
+        return cls(preset=header.get("preset", ""), device=header.get("device", ""), epochs=cfg.get("epochs", 0),
+                   steps_per_epoch=header.get("steps_per_epoch"),
+                   total_steps=header.get("steps_per_epoch") and header["steps_per_epoch"] * cfg.get("epochs", 0))
+
+    def apply(self, ev: dict) -> None:
+        t = ev.get("type")
+        self.elapsed_s = ev.get("time", self.elapsed_s)
+        if t == "step":
+            self.step, self.epoch, self.loss = ev["step"], ev.get("epoch", self.epoch), ev.get("loss")
+            self.knobs = ev.get("knobs", self.knobs)
+            self.samples_per_s = ev.get("samples_per_s", self.samples_per_s)
+            if self.total_steps and self.samples_per_s and self.step and self.steps_per_epoch:
+                per_step = self.elapsed_s / self.step
+                self.eta_s = per_step * (self.total_steps - self.step)
+        elif t == "eval":
+            self.last_eval = ev
+            if ev.get("acc") is not None and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
+                self.best_val_acc = ev["acc"]
+        elif t == "epoch":
+            self.last_epoch = ev
+            self.eta_s = ev.get("eta_s", self.eta_s)
+        elif t == "edit":
+            self.edits += 1
+        elif t == "pause":
+            self.status, self.pause_reason = "paused", ev.get("reason")
+        elif t == "resume":
+            self.status, self.pause_reason = "running", None
+        elif t == "warning":
+            self.warnings.append(ev.get("message", ""))
+        elif t == "error":
+            self.error = ev.get("message")
+        elif t == "end":
+            self.status, self.end = ev.get("status", "completed"), ev

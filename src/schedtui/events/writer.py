@@ -1,0 +1,245 @@
+"""Writing the event log: `EventLog`, cheap to call from the training loop.
+
+Contract:
+- `EventLog(path, header)` creates `path` exclusively (never overwrites) and writes
+  and flushes the header line at once.
+- `emit(type, step, **fields)` numbers the event (`seq` 1, 2, ... with no gaps),
+  stamps `time` (seconds since the log was opened, monotonic), hands it to every
+  subscriber queue and to a background writer thread, and returns the dict. It does
+  no JSON encoding and no file I/O, so it costs a few microseconds. Thread-safe;
+  events reach the file and the subscribers in `seq` order. The dict is shared with
+  the writer and subscribers: don't mutate it afterwards.
+- The writer thread encodes batches of events (NaN and inf are kept, as JSON
+  `NaN`/`Infinity`), writes them in one call, and flushes to the OS at least every
+  `flush_interval` seconds while anything is unflushed. `flush()` forces that;
+  `close()` writes everything, flushes and closes the file.
+- A write error (disk full) is stored and raised, as `LogError`, from the next
+  `emit`/`flush`/`close` (once); after it, events still reach subscribers but are
+  no longer written.
+
+Pure Python, stdlib only; imports nothing from schedtui except `schedtui.errors`
+and `schedtui.events.format`, and no torch, textual or rich.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import queue
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+
+from schedtui.events.format import EVENT_TYPES, FORMAT, VERSION, LogError
+
+_monotonic = time.monotonic
+_RESERVED_HEADER = ("format", "version", "seq", "type")
+_POLL_S = 0.05  # how often the writer thread looks at the queue; bounds its memory
+
+
+def _default(o):
+    """Last resort for values json can't encode (tensors, numpy scalars, paths, sets)."""
+    item = getattr(o, "item", None)
+    if callable(item):
+        try:
+            return item()  # a device tensor costs a host-device sync here, off the training thread
+        except Exception:
+            pass
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    return str(o)
+
+
+def _make_encoder():
+    """ev -> the same text as json.dumps(ev, separators=(",", ":"), allow_nan=True), faster:
+    the C encoder is built once (json.dumps builds one per call). One per log: its
+    circular-reference markers must not be shared between writer threads."""
+    markers: dict = {}
+    c_enc = json.encoder.c_make_encoder
+    if c_enc is None:  # pragma: no cover - CPython always has _json
+        enc = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_default).encode
+    else:
+        it = c_enc(markers, _default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
+        join = "".join
+
+        def enc(ev):
+            return join(it(ev, 0))
+
+    def encode_safe(ev: dict) -> str:
+        try:
+            return enc(ev)
+        except Exception as e:  # e.g. a circular structure: keep the line, say what went wrong
+            markers.clear()
+            keep = {k: ev.get(k) for k in ("seq", "type", "step", "time")}
+            return enc({**keep, "unserialisable": f"{type(e).__name__}: {e}"})
+
+    return encode_safe
+
+
+_EMITTABLE = EVENT_TYPES - {"header"}
+
+
+class EventLog:
+    """An append-only, exclusively created JSON-lines event log with a header line."""
+
+    def __init__(self, path, header: dict, flush_interval: float = 1.0):
+        self.path = Path(path)
+        self.flush_interval = float(flush_interval)
+        clash = [k for k in _RESERVED_HEADER if k in header]
+        if clash:
+            raise ValueError(f"header may not set {', '.join(clash)}")
+        wall = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        head = {"format": FORMAT, "version": VERSION, "seq": 0, "type": "header", "time": 0.0, "wall": wall, **header}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._f = open(self.path, "x", encoding="utf-8", newline="\n")
+        except FileExistsError:
+            raise LogError(f"{self.path}: already exists; an event log is never overwritten") from None
+        except OSError as e:
+            raise LogError(f"{self.path}: cannot create the event log ({e.strerror or e})") from None
+        self._encode = _make_encoder()
+        try:
+            self._f.write(self._encode(head) + "\n")
+            self._f.flush()
+        except OSError as e:
+            self._f.close()
+            raise LogError(f"{self.path}: cannot write the event log ({e.strerror or e})") from None
+        self._t0 = time.monotonic()
+        self.header = head
+        self._seq = 0
+        self._lock = threading.Lock()  # seq assignment + enqueue, so the file is in seq order
+        self._q: deque = deque()  # append/popleft are atomic; the writer drains it in batches
+        self._q_append = self._q.append
+        self._subs: tuple = ()
+        self._closed = False
+        self._stopping = False
+        self._flush_req = False
+        self._wake = threading.Event()
+        self._flushed = threading.Condition()
+        self._flushed_seq = 0  # every event up to here is flushed to the OS
+        self._error: LogError | None = None
+        self._error_reported = False
+        self._thread = threading.Thread(target=self._run, name=f"schedtui-eventlog:{self.path.name}", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # a daemon thread would otherwise lose the queued tail
+
+    # ---- the caller's side ------------------------------------------------------------------
+    def emit(self, type: str, step: int, **fields) -> dict:
+        """Number, timestamp and queue one event; returns it. No I/O, no encoding."""
+        if type not in _EMITTABLE:
+            raise ValueError(f"unknown event type {type!r}")
+        if fields and ("seq" in fields or "time" in fields):
+            raise ValueError("emit: 'seq' and 'time' are set by the log")
+        if self._error is not None:
+            self._raise_error()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.path}: emit after close")
+            self._seq = seq = self._seq + 1
+            ev = {"seq": seq, "type": type, "step": step, "time": round(_monotonic() - self._t0, 6), **fields}
+            self._q_append(ev)
+            for s in self._subs:
+                s.put(ev)
+        return ev
+
+    def subscribe(self) -> queue.SimpleQueue:
+        """A queue that receives every event emitted after this call."""
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            self._subs = self._subs + (q,)
+        return q
+
+    def unsubscribe(self, q: queue.SimpleQueue) -> None:
+        with self._lock:
+            self._subs = tuple(s for s in self._subs if s is not q)
+
+    def flush(self, wait: bool = True) -> None:
+        """Write and flush to the OS everything emitted before this call (waits if `wait`)."""
+        with self._lock:
+            target = self._seq
+        if self._thread.is_alive():
+            self._flush_req = True
+            self._wake.set()
+            if wait:
+                with self._flushed:
+                    while self._flushed_seq < target and self._error is None and self._thread.is_alive():
+                        self._flushed.wait(0.1)
+        if self._error is not None:
+            self._raise_error()
+
+    def close(self) -> None:
+        """Write everything, flush, stop the writer thread and close the file. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopping = True
+        atexit.unregister(self.close)
+        self._wake.set()
+        self._thread.join()
+        try:
+            self._f.close()
+        except OSError as e:
+            self._set_error(e)
+        if self._error is not None:
+            self._raise_error()
+
+    def __enter__(self) -> "EventLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _set_error(self, e: OSError) -> None:
+        if self._error is None:
+            self._error = LogError(f"{self.path}: cannot write the event log ({e.strerror or e}); events from here on are not saved")
+
+    def _raise_error(self) -> None:
+        if not self._error_reported:
+            self._error_reported = True
+            raise self._error
+
+    # ---- the writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        q, encode = self._q, self._encode
+        interval = max(self.flush_interval, 0.0)
+        poll = max(min(interval, _POLL_S), 0.001)
+        last_flush = time.monotonic()
+        written = 0  # seq of the last event handed to the file
+        dirty = False
+        while True:
+            self._wake.wait(poll)
+            self._wake.clear()
+            stopping = self._stopping  # read before draining: nothing is emitted after it is set
+            forced = self._flush_req
+            self._flush_req = False
+            n = len(q)
+            if n:
+                batch = [q.popleft() for _ in range(n)]
+                written = batch[-1]["seq"]
+                if self._error is None:
+                    try:
+                        self._f.write("\n".join(map(encode, batch)))
+                        self._f.write("\n")
+                        dirty = True
+                    except OSError as e:
+                        self._set_error(e)
+            now = time.monotonic()
+            if dirty and (forced or stopping or now - last_flush >= interval):
+                try:
+                    self._f.flush()  # one syscall per flush, however many events
+                except OSError as e:
+                    self._set_error(e)
+                dirty, last_flush = False, now
+            if not dirty:
+                with self._flushed:
+                    self._flushed_seq = written
+                    self._flushed.notify_all()
+            if stopping:
+                return
