@@ -36,8 +36,9 @@ class F:
         if self.type is list:
             if not isinstance(v, list) or not all(_is(x, self.item) for x in v):
                 raise UserError(f"{key}: expected a list of {self.item.__name__}, got {v!r}")
-            for x in v:
-                self._range(key, x)
+            if self.item in (int, float):
+                for x in v:
+                    self._range(key, x)
             return [float(x) if self.item is float else x for x in v]
         if not _is(v, self.type):
             raise UserError(f"{key}: expected {self.type.__name__}, got {v!r}")

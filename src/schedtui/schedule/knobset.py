@@ -210,12 +210,9 @@ class KnobSchedules:
         return own / ref
 
     def _check_range(self, knobs: list, from_step: int, what: str) -> None:
-        total = self.timing.total_steps
-        if from_step >= total:
-            steps = [from_step]
-        else:
-            stride = max(1, (total - from_step) // _CHECK_POINTS)
-            steps = list(range(from_step, total + 1, stride)) + [total]
+        last = max(self.timing.total_steps - 1, from_step)  # values(last) drives the run's final update
+        stride = max(1, (last - from_step) // _CHECK_POINTS)
+        steps = list(range(from_step, last + 1, stride)) + [last]
         for s in steps:
             vals = self.values(s)
             for k in knobs:

@@ -1,0 +1,114 @@
+"""The `schedtui` command: argument parsing and dispatch.
+
+Imports only the standard library and the pure config package at module level;
+torch, the engine and rich are imported when a run starts, so `schedtui --help`
+and `schedtui presets` answer at once. Every bad input is one line on stderr and
+exit status 2, with nothing started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from schedtui import __version__
+from schedtui.errors import UserError
+
+DEFAULT_DATA_DIR = os.environ.get("SCHEDTUI_DATA", str(Path("~/.cache/schedtui/data").expanduser()))
+EPILOG = """\
+examples:
+  schedtui                                  the default preset (moons), a few seconds on a CPU
+  schedtui cifar10 --data-dir ~/data        CIFAR-10, ResNet-9, one-cycle lr (downloads the data if missing)
+  schedtui moons --headless --epochs 3
+  schedtui moons --set schedules.lr.kind=CosineAnnealingLR --set optimizer.lr=0.05
+  schedtui my_preset.toml --set "schedules.dropout={kind='milestones', values={10=0.4, 50=0.2}}"
+  schedtui presets                          list the presets
+
+Each run writes RUNS_DIR/<preset>-<timestamp>/events.jsonl (the event log) and config.toml.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(f"{message} (see schedtui --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="schedtui",
+        description="Train a PyTorch model while watching and steering every scheduled hyperparameter.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("preset", nargs="?", default="moons", help="a preset name (see `schedtui presets`) or a .toml file; default: moons")
+    p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset value; dotted key, TOML value (repeatable), e.g. optimizer.lr=0.05")
+    p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (same as --set epochs=N)")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed (same as --set seed=N)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="training device (default: the preset's, normally auto)")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
+    p.add_argument("--version", action="version", version=f"schedtui {__version__}")
+    return p
+
+
+def cmd_presets() -> int:
+    from schedtui.config import list_presets
+
+    presets = list_presets()
+    width = max(map(len, presets), default=0)
+    for name, desc in presets.items():
+        print(f"{name:<{width}}  {desc}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from schedtui.config import load_config
+
+    overrides = list(args.overrides)
+    for key in ("epochs", "seed", "device"):
+        if getattr(args, key) is not None:
+            overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
+    cfg, _ = load_config(args.preset, overrides)
+
+    from rich.console import Console
+
+    console = Console()
+    with console.status(f"preparing {cfg['name']} (loading torch, data and model)..."):
+        from schedtui.engine.build import build_run
+        from schedtui.engine.engine import Engine
+        from schedtui.engine.rundir import open_run
+
+        parts = build_run(cfg, args.data_dir)
+        knobs = {k: parts.schedules.describe(k) for k in parts.knobs}
+        extra = {"steps_per_epoch": parts.timing.steps_per_epoch, "knobs": knobs}
+        run_dir, log = open_run(args.runs_dir, cfg, parts.device, extra)
+    from schedtui.events.state import RunState
+    from schedtui.headless import run_headless
+
+    engine = Engine(parts, log, run_dir)
+    events = log.subscribe()
+    state = RunState.from_header({"preset": cfg["name"], "device": str(parts.device), "config": cfg, **extra})
+    console.print(f"schedtui {cfg['name']} on {parts.device}: {parts.timing.steps_per_epoch} steps/epoch x {cfg['epochs']} epochs; log {run_dir / 'events.jsonl'}")
+    engine.start()
+    state = run_headless(engine, events, state, console)
+    return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["presets"]:
+            if len(argv) > 1:
+                raise UserError("`schedtui presets` takes no arguments")
+            return cmd_presets()
+        return cmd_train(build_parser().parse_args(argv))
+    except UserError as e:
+        print(f"schedtui: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("schedtui: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,84 @@
+"""Turn a resolved config into the live objects of a run, before anything is started.
+
+Everything that can be wrong with a preset (a knob name, a schedule, a device,
+missing data) fails here with a one-line UserError, before a run directory or
+log exists. torch only; must not import textual/rich.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from schedtui.engine.data import DataBundle, build_data
+from schedtui.engine.knobs import Holder, Knob, build_knobs
+from schedtui.engine.losses import WeightedLoss
+from schedtui.engine.models import build_model
+from schedtui.engine.optim import build_optimizer
+from schedtui.errors import UserError
+from schedtui.schedule import KnobSchedules, Timing
+
+
+@dataclass
+class RunParts:
+    cfg: dict
+    device: torch.device
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    data: DataBundle
+    loss: WeightedLoss
+    clip: Holder
+    knobs: dict[str, Knob]
+    schedules: KnobSchedules
+    timing: Timing
+    amp_dtype: torch.dtype | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here (try --device cpu)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps: MPS is not available here (try --device cpu)")
+    return torch.device(name)
+
+
+def _amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
+    if device.type != "cuda" or setting == "off":
+        return None
+    if setting == "fp16":
+        return torch.float16
+    return torch.bfloat16 if setting == "bf16" or torch.cuda.is_bf16_supported() else None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
+    device = resolve_device(cfg["device"])
+    if cfg["engine"]["threads"]:
+        torch.set_num_threads(cfg["engine"]["threads"])
+    seed_everything(cfg["seed"])
+    data = build_data(cfg["data"], device, cfg["seed"], data_dir)
+    model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
+    if device.type == "cuda" and cfg["model"].get("channels_last"):
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(model, cfg["optimizer"])
+    loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
+    clip = Holder(cfg["optimizer"]["grad_clip"])
+    knobs, initial, defaults = build_knobs(model, optimizer, loss, clip, cfg)
+    timing = Timing(len(data.train), len(data.train) * cfg["epochs"])
+    specs = {**defaults, **cfg["schedules"]}
+    schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing)
+    return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
+                    _amp_dtype(cfg["engine"]["amp"], device))

@@ -1,0 +1,104 @@
+"""Batches from tensors that already live on the training device.
+
+Contract: `DeviceLoader(x, y, batch_size, shuffle=, seed=, drop_last=, transform=)`
+yields `(xb, yb)` on the device of `x`. The order of an epoch depends only on
+`(seed, epoch)` (set with `set_epoch`), so the same seed and epoch give the same
+batches, bit for bit on CPU. The optional `transform(xb, generator)` (augmentation,
+normalisation) gets its own generator on the data's device, also seeded from
+`(seed, epoch)`, and must not sync with the host.
+
+Cost: one host-to-device copy per epoch (the permutation); no host-device sync
+per batch. torch only; must not import textual/rich.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import Tensor
+
+Transform = Callable[[Tensor, torch.Generator], Tensor]
+
+_MASK64 = (1 << 64) - 1
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A deterministic 64-bit seed for (seed, epoch); `stream` separates independent uses."""
+    return ((seed * 100003 + epoch) * 2 + stream) & _MASK64
+
+
+class DeviceLoader:
+    """Iterate over (x, y) in mini-batches without leaving the device."""
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int,
+        drop_last: bool,
+        transform: Transform | None = None,
+    ):
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
+        if x.device != y.device:
+            raise ValueError(f"x is on {x.device} but y is on {y.device}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.x = x
+        self.y = y
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.drop_last = drop_last
+        self.transform = transform
+        self.epoch = 0
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def __len__(self) -> int:
+        n, bs = self.n_samples, self.batch_size
+        return n // bs if self.drop_last else (n + bs - 1) // bs
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _permutation(self) -> Tensor:
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(epoch_seed(self.seed, self.epoch, 0))
+        perm = torch.randperm(self.n_samples, generator=gen)
+        # Cost: one host-to-device copy per epoch, never per batch.
+        return perm.to(self.device, non_blocking=False)
+
+    def _transform_generator(self) -> torch.Generator:
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(epoch_seed(self.seed, self.epoch, 1))
+        return gen
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        n, bs = self.n_samples, self.batch_size
+        perm = self._permutation() if self.shuffle else None
+        gen = self._transform_generator() if self.transform is not None else None
+        for i in range(len(self)):
+            lo, hi = i * bs, min((i + 1) * bs, n)
+            if perm is None:
+                xb, yb = self.x[lo:hi], self.y[lo:hi]  # views, no copy
+            else:
+                idx = perm[lo:hi]  # device-side gather, no sync
+                xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            if self.transform is not None:
+                xb = self.transform(xb, gen)
+            yield xb, yb
+
+    def __repr__(self) -> str:
+        return (f"DeviceLoader(n={self.n_samples}, batch_size={self.batch_size}, "
+                f"shuffle={self.shuffle}, drop_last={self.drop_last}, device={self.device})")

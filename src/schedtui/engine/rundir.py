@@ -1,0 +1,60 @@
+"""A run's directory: RUNS_DIR/<preset>-<timestamp>/ with events.jsonl and config.toml.
+
+Created exclusively: a second run in the same second gets a suffix, nothing is
+ever overwritten. The log's header records the full resolved config, seed,
+device and versions. torch only for its version; no textual/rich.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from pathlib import Path
+
+import torch
+
+import schedtui
+from schedtui.config.dump import dumps
+from schedtui.errors import UserError
+from schedtui.events import EventLog
+
+
+def make_run_dir(runs_dir: str | Path, preset: str) -> Path:
+    root = Path(runs_dir).expanduser()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--runs-dir {root}: cannot create it ({e.strerror})") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1, 1000):
+        path = root / (f"{preset}-{stamp}" if i == 1 else f"{preset}-{stamp}-{i}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise UserError(f"--runs-dir {root}: cannot create a run directory ({e.strerror})") from None
+    raise UserError(f"--runs-dir {root}: too many runs started in one second")
+
+
+def versions() -> dict:
+    out = {"schedtui": schedtui.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    try:
+        import torchvision
+
+        out["torchvision"] = torchvision.__version__
+    except ImportError:  # pragma: no cover - a dependency, but the log should not need it
+        pass
+    return out
+
+
+def open_run(runs_dir: str | Path, cfg: dict, device: torch.device, extra_header: dict | None = None) -> tuple[Path, EventLog]:
+    """Create the run directory, write config.toml, and open the event log with its header."""
+    run_dir = make_run_dir(runs_dir, cfg["name"])
+    (run_dir / "config.toml").write_text(dumps(cfg), encoding="utf-8")
+    header = {"run_id": uuid.uuid4().hex[:12], "preset": cfg["name"], "config": cfg, "seed": cfg["seed"],
+              "device": str(device), "versions": versions(), **(extra_header or {})}
+    log = EventLog(run_dir / "events.jsonl", header, flush_interval=cfg["engine"]["flush_interval"])
+    return run_dir, log

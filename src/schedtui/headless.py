@@ -1,0 +1,106 @@
+"""The headless display: Rich progress while a run goes, a summary table at the end.
+
+Reads the engine's events from a subscription queue about 10 times a second (never
+per step) on the main thread. With no terminal, prints one line per epoch instead
+of a live bar. A pause for a non-finite loss cannot be resumed without a screen,
+so headless stops the run then. Ctrl-C stops the run at the next step boundary with
+status `interrupted`. Imports rich; never imports textual. torch only via the engine
+object it is handed.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from schedtui.events.state import RunState
+
+
+def _fmt(v, spec=".4g") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Console, refresh_hz: float = 10.0) -> RunState:
+    live = console.is_terminal
+    progress = Progress(
+        TextColumn("[bold]{task.fields[preset]}"),
+        TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[sps]} samples/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not live,
+    )
+    task = progress.add_task("train", total=state.total_steps, preset=state.preset, epoch=0, epochs=state.epochs, loss="-", lr="-", sps="-")
+    interrupted = False
+    with progress:
+        while True:
+            try:
+                _drain(engine, events, state, progress if live else None, console)
+                progress.update(task, completed=state.step, epoch=min(state.epoch + 1, state.epochs),
+                                loss=_fmt(state.loss), lr=_fmt(state.knobs.get("lr"), ".3g"), sps=_fmt(state.samples_per_s, ".0f"))
+                if state.end is not None:
+                    break
+                time.sleep(1.0 / refresh_hz)
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise
+                interrupted = True
+                console.print("[yellow]stopping at the next step (Ctrl-C again to abandon)[/]")
+                engine.send("stop", status="interrupted")
+    engine.join()
+    console.print(summary_table(state, engine.run_dir))
+    return state
+
+
+def _drain(engine, events, state: RunState, progress, console: Console) -> None:
+    out = progress.console if progress is not None else console
+    while True:
+        try:
+            ev = events.get_nowait()
+        except queue.Empty:
+            return
+        state.apply(ev)
+        t = ev["type"]
+        if t == "epoch":
+            out.print(f"epoch {ev['epoch'] + 1}/{ev['epochs']}  train loss {_fmt(ev.get('train_loss'))}  "
+                      f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}  "
+                      f"{_fmt(ev.get('samples_per_s'), '.0f')} samples/s")
+        elif t == "warning":
+            out.print(f"[yellow]warning:[/] {ev['message']}")
+        elif t == "error":
+            out.print(f"[red]error:[/] {ev['message']} (traceback in {ev.get('traceback_file')})")
+        elif t == "pause" and ev.get("reason") != "user":
+            out.print(f"[yellow]paused ({ev.get('reason')}); no screen to resume from in headless mode: stopping[/]")
+            engine.send("stop")
+
+
+def summary_table(state: RunState, run_dir) -> Table:
+    t = Table(title=f"schedtui {state.preset}: {state.status}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    ev = state.last_eval or {}
+    rows = [
+        ("status", state.status),
+        ("epochs", f"{(state.end or {}).get('epochs_completed', state.epoch)}/{state.epochs}"),
+        ("steps", str(state.step)),
+        ("last train loss", _fmt(state.loss)),
+        ("val loss", _fmt(ev.get("loss"))),
+        ("val accuracy", _fmt(ev.get("acc"), ".2%") if ev.get("acc") is not None else "-"),
+        ("best val accuracy", _fmt(state.best_val_acc, ".2%") if state.best_val_acc is not None else "-"),
+        ("edits", str(state.edits)),
+        ("warnings", str(len(state.warnings))),
+        ("elapsed", f"{(state.end or {}).get('elapsed_s', state.elapsed_s):.1f} s"),
+        ("log", str(run_dir / "events.jsonl")),
+    ]
+    if state.error:
+        rows.insert(1, ("error", state.error))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
