@@ -14,7 +14,7 @@ import queue
 import time
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from schedtui.events.state import RunState
@@ -27,13 +27,10 @@ def _fmt(v, spec=".4g") -> str:
 def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Console, refresh_hz: float = 10.0) -> RunState:
     live = console.is_terminal
     progress = Progress(
-        TextColumn("[bold]{task.fields[preset]}"),
-        TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[sps]} samples/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("[bold]{task.fields[preset]}[/] {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(bar_width=16),
+        TextColumn("loss {task.fields[loss]}  lr {task.fields[lr]}  {task.fields[sps]}/s"),
+        TimeRemainingColumn(compact=True),
         console=console,
         disable=not live,
     )

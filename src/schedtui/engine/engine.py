@@ -30,6 +30,7 @@ from schedtui.engine.build import RunParts
 from schedtui.engine.evaluate import evaluate
 from schedtui.errors import UserError
 
+_RATE_WINDOW_S = 0.5
 OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop")
 
 
@@ -54,6 +55,8 @@ class Engine:
         self._t0 = self._pause_t0 = 0.0
         self._paused_total = 0.0
         self._last_read = (0.0, 0)  # (active seconds, samples) at the last read
+        self._rate_mark = (0.0, 0)  # start of the current throughput window
+        self._sps: float | None = None
         self._epoch_losses: list[float] = []
         self.best: dict = {}
 
@@ -172,13 +175,16 @@ class Engine:
             return
         rows = torch.stack([t for _, _, t in self._pending]).tolist()  # one host-device sync per read
         active = self.active_seconds()
-        dt = active - self._last_read[0]
-        sps = (self._samples - self._last_read[1]) / dt if dt > 0 else 0.0
         self._last_read = (active, self._samples)
+        dt = active - self._rate_mark[0]
+        if dt >= _RATE_WINDOW_S or self._sps is None:  # throughput over at least half a second, not per read
+            self._sps = round((self._samples - self._rate_mark[1]) / dt, 2) if dt > 0 else None
+            self._rate_mark = (active, self._samples)
+        sps = self._sps
         names = self.parts.loss.names
         bad = None
         for (step, knobs, _), row in zip(self._pending, rows):
-            fields = {"epoch": self.epoch, "loss": row[0], "knobs": knobs, "samples_per_s": round(sps, 2)}
+            fields = {"epoch": self.epoch, "loss": row[0], "knobs": knobs, "samples_per_s": sps}
             if len(names) > 1:
                 fields["terms"] = dict(zip(names, row[1:]))
             self._emit("step", step, **fields)
