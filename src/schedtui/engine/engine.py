@@ -4,7 +4,8 @@ Other threads talk to it only through `send(command, **args)`, which queues a co
 and returns a `concurrent.futures.Future`. Commands (pause, resume, edit,
 validate, checkpoint, stop) are applied at the next step boundary, in
 `_apply_pending`, and each applied command becomes an event carrying the step at
-which it applied (DESIGN.md "Steps, epochs and edits": the knob values for update
+which it applied; the queries `preview` (an edit's curve, applied to nothing) and
+`describe` (every knob's schedule and next change) answer there too (DESIGN.md "Steps, epochs and edits": the knob values for update
 k+1 are computed when step == k). Everything the engine does is emitted to the
 event log, whose subscribers (the live UI, the headless progress display) read it
 on their own threads; the engine never waits for them.
@@ -31,7 +32,7 @@ from schedtui.engine.evaluate import evaluate
 from schedtui.errors import UserError
 
 _RATE_WINDOW_S = 0.5
-OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop")
+OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe")
 
 
 class Engine:
@@ -269,6 +270,22 @@ class Engine:
         ev = self._emit("edit", **fields)
         self.log.flush(wait=False)
         return ev
+
+    def _cmd_preview(self, knob: str, op: str, value=None, factor=None, spec=None, points: int = 64) -> dict:
+        """An edit's effect as curves (before/after), applied to nothing; raises UserError like `edit`."""
+        return self.parts.schedules.preview(knob, op, step=self.step, current=self._applied, points=points,
+                                            value=value, factor=factor, spec=spec)
+
+    def _cmd_describe(self) -> dict:
+        """Every knob: what drives it, whether an edit overrides it, its next change, and its bounds."""
+        s = self.parts.schedules
+        out = {}
+        for k, knob in self.parts.knobs.items():
+            nxt = s.next_change(k, self.step)
+            out[k] = {"value": self._applied.get(k), "schedule": s.describe(k), "override": s.overridden(k),
+                      "next": None if nxt is None else {"step": nxt[0], "value": nxt[1], "every_step": nxt[0] == self.step + 1},
+                      "bounds": str(knob.bounds), "doc": knob.doc}
+        return {"step": self.step, "knobs": out}
 
     def _cmd_validate(self) -> dict:
         self._read_losses()

@@ -123,6 +123,44 @@ class KnobSchedules:
         fields.update(old=old, new=self.values(step)[knob])
         return fields
 
+    def preview(self, knob: str, op: str, *, step: int, current: dict, points: int = 64, **args) -> dict:
+        """What `edit` would do, without doing it: the edit event's fields plus the curve before and after."""
+        before = self.curve(knob, step, points)
+        saved = (dict(self._override), dict(self._factor), list(self._order))
+        try:
+            fields = self.edit(knob, op, step=step, current=current, **args)
+            after = self.curve(knob, step, points)
+        finally:
+            self._override, self._factor, self._order = saved
+        return {**fields, "before": before, "after": after, "from_step": step}
+
+    def curve(self, knob: str, start: int, points: int = 64) -> list:
+        """`knob`'s value at `points` evenly spaced steps from `start` to the run's last update."""
+        last = max(self.timing.total_steps - 1, start)
+        n = max(2, min(points, last - start + 1))
+        return [self.values(start + round(i * (last - start) / (n - 1)))[knob] for i in range(n)] if last > start else [self.values(start)[knob]]
+
+    def next_change(self, knob: str, step: int) -> tuple[int, float] | None:
+        """(step, value) of the next update whose value differs from step's; None if it never changes."""
+        last = self.timing.total_steps - 1
+        v0 = self.values(step)[knob]
+        lo, hi, gap = step, None, 1
+        while lo < last:  # gallop forward, then bisect: schedules are piecewise smooth
+            probe = min(step + gap, last)
+            if self.values(probe)[knob] != v0:
+                hi = probe
+                break
+            lo, gap = probe, gap * 2
+        if hi is None:
+            return None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.values(mid)[knob] != v0:
+                hi = mid
+            else:
+                lo = mid
+        return hi, self.values(hi)[knob]
+
     def _edit_number(self, knob: str, name: str, v) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise UserError(f"{knob}: {name} must be a finite number, got {v!r}")

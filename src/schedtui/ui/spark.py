@@ -1,0 +1,41 @@
+"""Render a sparkline as Rich Text, with marked columns (where an edit happened).
+
+Textual's Sparkline widget draws bars but cannot mark a point, so charts render
+their one line here: values are resampled to the width (mean per column), scaled
+between min and max of what is shown, and drawn with block characters; a marked
+column is drawn in the mark style. Uses rich only; no torch, no textual.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def resample(values: list[float], marks: list[bool], width: int) -> tuple[list[float], list[bool]]:
+    """At most `width` columns: the mean of each column's values; a column is marked if any is."""
+    n = len(values)
+    if n <= width:
+        return list(values), list(marks)
+    out_v, out_m = [], []
+    for c in range(width):
+        lo, hi = c * n // width, max((c + 1) * n // width, c * n // width + 1)
+        chunk = values[lo:hi]
+        out_v.append(sum(chunk) / len(chunk))
+        out_m.append(any(marks[lo:hi]))
+    return out_v, out_m
+
+
+def sparkline(values: list[float], marks: list[bool], width: int, style: str = "green", mark_style: str = "bold yellow") -> Text:
+    if width <= 0 or not values:
+        return Text(" " * max(width, 0))
+    vals, mks = resample(values, marks, width)
+    lo, hi = min(vals), max(vals)
+    span = hi - lo
+    text = Text()
+    for v, m in zip(vals, mks):
+        level = 3 if span <= 0 else min(int((v - lo) / span * (len(BLOCKS) - 1) + 0.5), len(BLOCKS) - 1)
+        text.append(BLOCKS[level], style=mark_style if m else style)
+    text.append(" " * (width - len(vals)))
+    return text
