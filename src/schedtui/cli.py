@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("preset", nargs="?", default="moons", help="a preset name (see `schedtui presets`) or a .toml file; default: moons")
     p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
+    p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10; never per training step)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value; dotted key, TOML value (repeatable), e.g. optimizer.lr=0.05")
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (same as --set epochs=N)")
@@ -68,35 +69,57 @@ def cmd_presets() -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from schedtui.config import load_config
 
+    if not 0.5 <= args.refresh_hz <= 60:
+        raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
     overrides = list(args.overrides)
     for key in ("epochs", "seed", "device"):
         if getattr(args, key) is not None:
             overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
     cfg, _ = load_config(args.preset, overrides)
+    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+        return _run_headless(cfg, args)
+    return _run_ui(cfg, args)
 
+
+def _run_headless(cfg: dict, args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    from schedtui.events.state import RunState
+    from schedtui.headless import run_headless
+    from schedtui.launch import start_run
 
     console = Console()
     with console.status(f"preparing {cfg['name']} (loading torch, data and model)..."):
-        from schedtui.engine.build import build_run
-        from schedtui.engine.engine import Engine
-        from schedtui.engine.rundir import open_run
-
-        parts = build_run(cfg, args.data_dir)
-        knobs = {k: parts.schedules.describe(k) for k in parts.knobs}
-        extra = {"steps_per_epoch": parts.timing.steps_per_epoch, "knobs": knobs}
-        run_dir, log = open_run(args.runs_dir, cfg, parts.device, extra)
-    from schedtui.events.state import RunState
-    from schedtui.headless import run_headless
-
-    engine = Engine(parts, log, run_dir)
-    events = log.subscribe()
-    state = RunState.from_header({"preset": cfg["name"], "device": str(parts.device), "config": cfg, **extra})
-    console.print(f"schedtui {cfg['name']} on {parts.device}: {cfg['epochs']} epochs x {parts.timing.steps_per_epoch} steps")
-    console.print(f"log: {run_dir / 'events.jsonl'}", soft_wrap=True)
+        run = start_run(cfg, args.data_dir, args.runs_dir, start=False)
+    engine = run.engine
+    console.print(f"schedtui {cfg['name']} on {run.header['device']}: {cfg['epochs']} epochs x {run.header['steps_per_epoch']} steps")
+    console.print(f"log: {run.run_dir / 'events.jsonl'}", soft_wrap=True)
     engine.start()
-    state = run_headless(engine, events, state, console)
+    state = run_headless(engine, run.events, RunState.from_header(run.header), console, args.refresh_hz)
     return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
+
+
+def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
+    from schedtui.launch import start_run
+    from schedtui.ui.app import TrainApp
+    from schedtui.ui.source import LiveSource
+
+    source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir))
+    app = TrainApp(source, refresh_hz=args.refresh_hz)
+    app.run()
+    if app.startup_error is not None:
+        if isinstance(source.error, UserError):
+            raise source.error
+        print(f"schedtui: the run could not start: {app.startup_error}", file=sys.stderr)
+        return 1
+    engine = source.engine
+    if engine is not None:
+        if engine.running:  # the app closed while the run went on: stop it so the log ends properly
+            engine.send("stop")
+            engine.join()
+        print(f"schedtui: run {engine.status}; log: {source.run_dir / 'events.jsonl'}")
+        return 0 if engine.status in ("completed", "stopped") else 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,48 @@
+"""Small modal screens: help (every key) and the quit confirmation. No torch."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+KEYS = [
+    ("space", "pause / resume (the run stops at the next step boundary)"),
+    ("e", "edit the selected knob: set a value, scale, or a new schedule from here"),
+    ("r", "revert the selected knob to its preset schedule"),
+    ("up/down", "select a knob in the table"),
+    ("v", "validate now"),
+    ("c", "checkpoint now"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("?", "this help"),
+    ("q", "quit (asks first while the run goes; the log gets its end event)"),
+]
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Label("[b]schedtui keys[/b]")
+            yield Static("\n".join(f"[b]{k:>8}[/b]  {what}" for k, what in KEYS))
+            yield Label("[grey62]escape closes[/]")
+
+
+class ConfirmQuit(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Label("The run is still going. Stop it and quit?  [b]y[/b]/[b]n[/b]")
+            with Horizontal():
+                yield Button("Stop and quit", variant="error", id="yes")
+                yield Button("Keep running", id="no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

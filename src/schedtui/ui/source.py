@@ -1,0 +1,106 @@
+"""Where the UI gets a run from: one small interface, so the screen never touches the engine.
+
+A run source has `header` (None until known), `poll()` (the events since the last
+call, in order), `send(command, **args)` (a `concurrent.futures.Future` with the
+resulting event or a UserError), `error` (a start-up failure), `live` and `ended`.
+
+- `LiveSource` starts the run on a background thread (building it imports torch,
+  which takes seconds), so the first screen is up before torch is loaded.
+- `LogSource` serves events that are already recorded (read-only): scripted
+  events in tests, a log for review.
+
+Must not import torch (only the callable handed to LiveSource does).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Callable
+
+from schedtui.errors import UserError
+
+MAX_EVENTS_PER_POLL = 50_000  # a frame never stalls on a backlog; the rest comes next frame
+
+
+class LiveSource:
+    live = True
+
+    def __init__(self, start: Callable[[], object]):
+        """`start()` builds and starts the run and returns an object with engine, header, events, run_dir."""
+        self._start = start
+        self.header: dict | None = None
+        self.error: BaseException | None = None
+        self.engine = None
+        self.run_dir = None
+        self._events: queue.SimpleQueue | None = None
+        self._header_pending = False
+        self.ended = False
+        self._thread = threading.Thread(target=self._boot, name="schedtui-start", daemon=True)
+
+    def begin(self) -> None:
+        self._thread.start()
+
+    def _boot(self) -> None:
+        try:
+            run = self._start()
+        except BaseException as e:  # shown by the UI; a UserError is one line for the user
+            self.error = e
+            return
+        self.engine, self.run_dir, self._events = run.engine, run.run_dir, run.events
+        self.header = run.header
+        self._header_pending = True
+
+    def poll(self) -> list[dict]:
+        if self._events is None:
+            return []
+        out = []
+        if self._header_pending:
+            self._header_pending = False
+            out.append(self.header)
+        get = self._events.get_nowait
+        try:
+            for _ in range(MAX_EVENTS_PER_POLL):
+                ev = get()
+                out.append(ev)
+                if ev["type"] == "end":
+                    self.ended = True
+        except queue.Empty:
+            pass
+        return out
+
+    def send(self, command: str, /, **args) -> Future:
+        if self.engine is None:
+            fut: Future = Future()
+            fut.set_exception(UserError("the run is still starting"))
+            return fut
+        return self.engine.send(command, **args)
+
+
+class LogSource:
+    """Recorded events, served once each; commands are refused (read-only)."""
+
+    live = False
+    error = None
+    engine = None
+
+    def __init__(self, header: dict, events: list[dict], run_dir=None):
+        self.header, self._events, self.run_dir = header, list(events), run_dir
+        self._sent_header = False
+        self.ended = any(e.get("type") == "end" for e in events)
+
+    def begin(self) -> None:
+        return None
+
+    def poll(self) -> list[dict]:
+        out = [] if self._sent_header else [self.header]
+        self._sent_header = True
+        out += self._events
+        self._events = []
+        return out
+
+    def send(self, command: str, /, **args) -> Future:
+        fut: Future = Future()
+        fut.set_exception(UserError("this run is a recording: it cannot be changed"))
+        return fut

@@ -1,0 +1,132 @@
+"""What the screen shows, folded from events: chart series, event-list lines, knob rows.
+
+`RunView.apply(event)` is called for each event a source delivers; the app reads
+the view once per frame (about 10 Hz). Chart memory is bounded (`Series`). No
+torch, no textual (rich is not needed either).
+"""
+
+from __future__ import annotations
+
+from schedtui.events.state import RunState
+from schedtui.ui.series import Series
+
+FIXED_CHARTS = ("loss", "val loss", "val acc")
+
+
+def fmt(v, spec: str = ".4g") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
+        return format(v, ".2e" if spec in (".3g", ".4g") else ".3e")
+    return format(v, spec)
+
+
+def event_line(ev: dict) -> tuple[str, str] | None:
+    """(style, text) for the event list, or None for events it does not list (steps, epochs)."""
+    t, step = ev.get("type"), ev.get("step")
+    where = f"{step:>6} "
+    if t == "edit":
+        arg = ev.get("value", ev.get("factor", ""))
+        if "spec" in ev:
+            arg = " ".join(f"{k}={v}" for k, v in ev["spec"].items() if k != "kind")
+            arg = f"{ev['spec'].get('kind')} {arg}".strip()
+        return "cyan", f"{where}{ev['knob']} {ev['op']} {arg}: {fmt(ev.get('old'))} -> {fmt(ev.get('new'))}"
+    if t == "pause":
+        return "yellow", f"{where}paused ({ev.get('reason', 'user')})"
+    if t == "resume":
+        return "green", f"{where}resumed"
+    if t == "eval":
+        why = " (manual)" if ev.get("reason") == "manual" else ""
+        return "", f"{where}val {fmt(ev.get('loss'), '.3g')} acc {fmt(ev.get('acc'), '.1%')}{why}"
+    if t == "checkpoint":
+        return "magenta", f"{where}checkpoint {ev.get('path')}"
+    if t == "warning":
+        return "bold yellow", f"{where}warning: {ev.get('message')}"
+    if t == "error":
+        return "bold red", f"{where}error: {ev.get('message')} (traceback: {ev.get('traceback_file')})"
+    if t == "end":
+        return "bold", f"{where}run {ev.get('status')}"
+    return None
+
+
+class RunView:
+    def __init__(self, capacity: int = 1024):
+        self.capacity = capacity
+        self.state: RunState | None = None
+        self.header: dict | None = None
+        self.charts: dict[str, Series] = {name: Series(capacity) for name in FIXED_CHARTS}
+        self.knob_order: list[str] = []
+        self.scheduled: set[str] = set()
+        self.new_lines: list[tuple[str, str]] = []
+        self.knob_info: dict = {}  # knob -> {"schedule", "override", "next", ...} from the engine's describe
+        self.stale_info = True  # an edit or epoch happened: ask the engine to describe the knobs again
+        self.last_edit: dict | None = None
+
+    def apply(self, ev: dict) -> None:
+        t = ev.get("type")
+        if t == "header":
+            self.header = ev
+            self.state = RunState.from_header(ev)
+            descr = ev.get("knobs", {})
+            self.knob_order = list(descr)
+            self.scheduled = {k for k, d in descr.items() if not d.startswith("constant")}
+            for k in self.knob_order:
+                self.charts.setdefault(k, Series(self.capacity))
+            return
+        if self.state is None:
+            return
+        self.state.apply(ev)
+        step = ev.get("step", 0)
+        if t == "step":
+            self.charts["loss"].append(step, ev.get("loss"))
+            for k, v in ev.get("knobs", {}).items():
+                series = self.charts.get(k)
+                if series is None:
+                    series = self.charts[k] = Series(self.capacity)
+                    self.knob_order.append(k)
+                if series.last is not None and v != series.last:
+                    self.scheduled.add(k)
+                series.append(step, v)
+        elif t == "eval" and ev.get("model", "raw") == "raw":
+            self.charts["val loss"].append(step, ev.get("loss"))
+            self.charts["val acc"].append(step, ev.get("acc"))
+        elif t == "edit":
+            self.scheduled.add(ev["knob"])
+            self.charts.setdefault(ev["knob"], Series(self.capacity)).mark_next()
+            self.charts["loss"].mark_next()
+            self.stale_info = True
+            self.last_edit = ev
+        elif t == "epoch":
+            self.stale_info = True
+        line = event_line(ev)
+        if line is not None:
+            self.new_lines.append(line)
+
+    def take_lines(self) -> list[tuple[str, str]]:
+        out, self.new_lines = self.new_lines, []
+        return out
+
+    def chart_names(self) -> list[str]:
+        """Loss and validation charts, then one per scheduled (or edited, or moving) knob."""
+        return list(FIXED_CHARTS) + [k for k in self.knob_order if k in self.scheduled]
+
+    def knob_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(knob, value, schedule, edit, next change) for the knob table."""
+        state = self.state
+        rows = []
+        for k in self.knob_order:
+            info = self.knob_info.get(k, {})
+            value = state.knobs.get(k) if state else None
+            if value is None:
+                value = info.get("value")
+            sched = info.get("schedule") or (self.header or {}).get("knobs", {}).get(k, "")
+            edit = info.get("override") or ""
+            nxt = info.get("next")
+            if nxt is None:
+                nxt_s = "-" if info else ""
+            elif nxt.get("every_step"):
+                nxt_s = "every step"
+            else:
+                nxt_s = f"{fmt(nxt['value'])} @{nxt['step']}"
+            rows.append((k, fmt(value), sched, edit, nxt_s))
+        return rows

@@ -1,0 +1,100 @@
+"""The main screen's custom widgets: the status line and the chart panel.
+
+Both render from a `RunView` when the app refreshes them (about 10 Hz), never
+per event. Textual and rich only; no torch.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from schedtui.ui.spark import sparkline
+from schedtui.ui.view import RunView, fmt
+
+STATE_STYLE = {"RUNNING": "bold green", "PAUSED": "bold yellow", "SWA": "bold cyan", "DONE": "bold blue",
+               "CRASHED": "bold red", "STOPPED": "bold magenta", "STARTING": "bold", "INTERRUPTED": "bold magenta"}
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def display_state(view: RunView) -> str:
+    st = view.state
+    if st is None:
+        return "STARTING"
+    return {"running": "RUNNING", "paused": "PAUSED", "completed": "DONE", "crashed": "CRASHED",
+            "stopped": "STOPPED", "interrupted": "INTERRUPTED"}.get(st.status, st.status.upper())
+
+
+class StatusBar(Widget):
+    DEFAULT_CSS = "StatusBar { height: 1; }"
+
+    def __init__(self, view: RunView, **kw):
+        super().__init__(**kw)
+        self.view = view
+        self.note = "starting (loading torch and the data)..."
+
+    def render(self) -> Text:
+        v, st = self.view, self.view.state
+        state = display_state(v)
+        t = Text()
+        if st is None:
+            t.append(" STARTING ", style="reverse")
+            t.append(f" {self.note}")
+            return t
+        t.append(f"{st.preset} ", style="bold")
+        t.append(f"{st.device} ")
+        t.append(f" {state} ", style=f"reverse {STATE_STYLE.get(state, '')}")
+        total = st.total_steps or 0
+        frac = min(st.step / total, 1.0) if total else 0.0
+        bar_w = 10
+        filled = int(frac * bar_w)
+        t.append(f" ep {min(st.epoch + 1, st.epochs)}/{st.epochs} ")
+        t.append("━" * filled, style="green")
+        t.append("━" * (bar_w - filled), style="grey37")
+        t.append(f" {st.step}/{total}")
+        sps = st.samples_per_s
+        t.append(f"  {fmt(sps, '.0f') if sps is not None else '-'}/s  {clock(st.elapsed_s)}")
+        if st.status == "running":
+            t.append(f"  ETA {clock(st.eta_s)}")
+        return t
+
+
+class Charts(Widget):
+    """One line per chart: name, current value, sparkline, min..max of what is shown."""
+
+    DEFAULT_CSS = "Charts { height: auto; }"
+
+    def __init__(self, view: RunView, **kw):
+        super().__init__(**kw)
+        self.view = view
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return max(1, len(self.view.chart_names()))
+
+    def render(self) -> Text:
+        width = self.size.width
+        name_w, val_w = 13, 10
+        out = Text()
+        names = self.view.chart_names()
+        for i, name in enumerate(names):
+            series = self.view.charts[name]
+            values, marks = series.points()
+            rng = f" {fmt(min(values), '.3g')}..{fmt(max(values), '.3g')}" if values else ""
+            spark_w = width - name_w - val_w - len(rng)
+            if spark_w < 20:  # too narrow for the range: give the room to the chart
+                rng, spark_w = "", width - name_w - val_w
+            spark_w = max(spark_w, 1)
+            out.append(f"{name[:name_w - 1]:<{name_w}}", style="bold")
+            cur = fmt(series.last, ".2%") if name == "val acc" and series.last is not None else fmt(series.last)
+            out.append(f"{cur[:val_w - 1]:>{val_w - 1}} ")
+            out.append_text(sparkline(values, marks, spark_w, style="red" if "loss" in name else "green"))
+            out.append(rng, style="grey62")
+            if i < len(names) - 1:
+                out.append("\n")
+        return out
