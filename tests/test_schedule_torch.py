@@ -105,3 +105,29 @@ def test_bad_torch_specs_are_one_line_errors(spec, needle):
     with pytest.raises(UserError) as e:
         KnobSchedules({"lr": 0.1}, {"lr": spec}, {}, Timing(10, 100))
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_far_lookups_agree_with_stepping_and_do_not_change_what_the_run_gets(kind):
+    n = 6000
+    args = dict(CASES[kind])
+    if kind == "OneCycleLR":
+        args["total_steps"] = n
+    spec = {"kind": kind, "unit": "step", **args}
+    probe = KnobSchedules({"lr": 0.1}, {"lr": spec}, {}, Timing(10, n))
+    far = [probe.values(k, exact=False)["lr"] for k in (5999, 4000, 3000)]  # before anything was stepped
+    stepped = KnobSchedules({"lr": 0.1}, {"lr": spec}, {}, Timing(10, n))
+    seq = [stepped.values(k)["lr"] for k in range(n)]
+    assert far == pytest.approx([seq[5999], seq[4000], seq[3000]], rel=1e-9, abs=1e-15)
+    assert [probe.values(k)["lr"] for k in range(n)] == seq  # the run still gets torch's stepped values
+    assert probe.values(n - 1, exact=False)["lr"] == seq[-1]  # once stepped, estimates are the cached values
+
+
+def test_a_long_run_starts_fast():
+    import time
+
+    t0 = time.perf_counter()
+    ks = KnobSchedules({"lr": 0.1}, {"lr": {"kind": "CosineAnnealingLR", "eta_min": 1e-4, "unit": "step"}}, {}, Timing(100, 1_000_000))
+    ks.curve("lr", 0, 64)
+    assert time.perf_counter() - t0 < 5.0  # was ~30 s when every check stepped torch's scheduler to the end
+    assert ks.next_change("lr", 10) == (11, pytest.approx(ks.values(11)["lr"]))

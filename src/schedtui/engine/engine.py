@@ -114,8 +114,11 @@ class Engine:
             except Exception:  # the device itself failed; the losses still pending are lost
                 pass
             self.status = status
-            self._emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3), **self.best)
-            self.log.close()
+            try:
+                self._emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3), **self.best)
+                self.log.close()
+            except RuntimeError:  # the interpreter is exiting and closed the log first
+                pass
             self._refuse_pending()
 
     def _train(self) -> None:

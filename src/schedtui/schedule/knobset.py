@@ -49,27 +49,34 @@ class KnobSchedules:
         self._check_range(self.names, 0, "schedule for {knob}")
 
     # ---- values -------------------------------------------------------------------------
-    def values(self, step: int) -> dict:
-        """Every knob's value for update step+1."""
+    def values(self, step: int, exact: bool = True) -> dict:
+        """Every knob's value for update step+1.
+
+        `exact=False` is for looking ahead (range checks, previews, next change): torch
+        kinds then answer from their closed form instead of stepping there (equal up to
+        float rounding). The training run always asks exact values.
+        """
         out = {}
         for k in self._order:
-            out[k] = self._value(k, step, out)
+            out[k] = self._value(k, step, out, exact)
         return out
 
-    def _value(self, k: str, step: int, out: dict) -> float:
+    def _value(self, k: str, step: int, out: dict, exact: bool = True) -> float:
         ov = self._override.get(k)
         if ov is None:
-            return self._sched_value(k, "base", self._base[k], step, out)
+            return self._sched_value(k, "base", self._base[k], step, out, exact)
         op = ov["op"]
         if op == "set":
             return ov["value"]
         if op == "scale":
-            return ov["factor"] * self._sched_value(k, "base", self._base[k], step, out)
-        return self._sched_value(k, "edit", ov["schedule"], step - ov["step"], out)
+            return ov["factor"] * self._sched_value(k, "base", self._base[k], step, out, exact)
+        return self._sched_value(k, "edit", ov["schedule"], step - ov["step"], out, exact)
 
-    def _sched_value(self, k, which, sched, k_steps, out) -> float:
+    def _sched_value(self, k, which, sched, k_steps, out, exact) -> float:
         if isinstance(sched, Follow):
             return self._factor[(k, which)] * out[sched.knob]
+        if not exact and hasattr(sched, "estimate"):
+            return sched.estimate(max(k_steps, 0))
         return sched.value(max(k_steps, 0))
 
     def observe(self, metrics: dict) -> None:
@@ -138,16 +145,22 @@ class KnobSchedules:
         """`knob`'s value at `points` evenly spaced steps from `start` to the run's last update."""
         last = max(self.timing.total_steps - 1, start)
         n = max(2, min(points, last - start + 1))
-        return [self.values(start + round(i * (last - start) / (n - 1)))[knob] for i in range(n)] if last > start else [self.values(start)[knob]]
+        if last <= start:
+            return [self.values(start, exact=False)[knob]]
+        return [self.values(start + round(i * (last - start) / (n - 1)), exact=False)[knob] for i in range(n)]
 
     def next_change(self, knob: str, step: int) -> tuple[int, float] | None:
         """(step, value) of the next update whose value differs from step's; None if it never changes."""
         last = self.timing.total_steps - 1
-        v0 = self.values(step)[knob]
+        v0 = self.values(step, exact=False)[knob]
+
+        def differs(s: int) -> bool:
+            return not math.isclose(self.values(s, exact=False)[knob], v0, rel_tol=1e-13, abs_tol=1e-18)
+
         lo, hi, gap = step, None, 1
         while lo < last:  # gallop forward, then bisect: schedules are piecewise smooth
             probe = min(step + gap, last)
-            if self.values(probe)[knob] != v0:
+            if differs(probe):
                 hi = probe
                 break
             lo, gap = probe, gap * 2
@@ -155,11 +168,11 @@ class KnobSchedules:
             return None
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if self.values(mid)[knob] != v0:
+            if differs(mid):
                 hi = mid
             else:
                 lo = mid
-        return hi, self.values(hi)[knob]
+        return hi, self.values(hi, exact=False)[knob]
 
     def _edit_number(self, knob: str, name: str, v) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -252,7 +265,7 @@ class KnobSchedules:
         stride = max(1, (last - from_step) // _CHECK_POINTS)
         steps = list(range(from_step, last + 1, stride)) + [last]
         for s in steps:
-            vals = self.values(s)
+            vals = self.values(s, exact=False)
             for k in knobs:
                 why = self.bounds[k].problem(vals[k])
                 if why:

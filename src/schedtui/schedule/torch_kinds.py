@@ -5,7 +5,10 @@ single parameter group starts at the knob's value: so a knob driven by
 `OneCycleLR` gets exactly what `OneCycleLR` gives an lr, step for step (chainable
 form, as `scheduler.step()` without arguments). One torch step per `unit`
 (optimizer update or epoch). Values are cached in a float array as they are
-produced (8 bytes a step), so any earlier step can be asked again.
+produced (8 bytes a step), so any earlier step can be asked again. The training run asks `value(k)` for the next
+step only. Range checks, edit previews and next-change lookups ask `estimate(k)`,
+which uses torch's closed form for an index not yet stepped and does not enter the
+cache, so what the run trains with is always the stepped (chainable) value.
 
 torch is imported only when such a schedule is built. Must not import textual/rich.
 `ReduceLROnPlateau` is not a function of time: it steps when a validation metric
@@ -68,12 +71,43 @@ class TorchSchedule:
         self._opt, self._sched = _make(kind, start, self.args)
         self._values = array("d", [self._opt.param_groups[0]["lr"]])
         self._exhausted = False
+        self._probe_opt = self._probe_sched = None
 
     def value(self, k: int) -> float:
-        i = k if self.unit == "step" else k // self.timing.steps_per_epoch
+        i = self._index(k)
         while len(self._values) <= i:
             self._advance()
         return self._values[i]
+
+    def estimate(self, k: int) -> float:
+        """The value at k without stepping there: cached if known, else torch's closed form."""
+        i = self._index(k)
+        if i < len(self._values):
+            return self._values[i]
+        probed = self._probe(i)
+        return self.value(k) if probed is None else probed
+
+    def _index(self, k: int) -> int:
+        return k if self.unit == "step" else k // self.timing.steps_per_epoch
+
+    def _probe(self, i: int) -> float | None:
+        """torch's closed form at index i (equal to the stepped value up to float rounding), or None."""
+        if self._probe_sched is None:
+            self._probe_opt, self._probe_sched = _make(self.kind, self.start, self.args)
+        sched = self._probe_sched
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self.kind == "CosineAnnealingWarmRestarts":
+                    sched.step(i)  # its documented closed form: step(epoch)
+                    return self._probe_opt.param_groups[0]["lr"]
+                if self.kind == "OneCycleLR":
+                    i = min(i, sched.total_steps)  # stepping further raises in torch; the run holds the last value
+                sched.last_epoch = i
+                closed = getattr(sched, "_get_closed_form_lr", None)  # torch's closed forms (StepLR, Cosine...)
+                return float((closed or sched.get_lr)()[0])  # OneCycleLR, CyclicLR: get_lr is a closed form
+        except Exception:  # any surprise: fall back to stepping, which is always right
+            return None
 
     def _advance(self) -> None:
         if not self._exhausted:

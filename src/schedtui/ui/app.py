@@ -55,16 +55,21 @@ class TrainApp(App):
         self._n_charts = 0
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(self.view, id="status")
+        # kept as attributes: App.query_one searches the active screen, which may be a dialog
+        self.status_bar = StatusBar(self.view, id="status")
+        self.charts = Charts(self.view, id="charts")
+        self.event_log = RichLog(id="events", max_lines=1000, wrap=False, markup=False, auto_scroll=True)
+        self.table = DataTable(id="knobs", cursor_type="row", zebra_stripes=True)
+        yield self.status_bar
         with Horizontal(id="main"):
             with VerticalScroll(id="chart-pane"):
-                yield Charts(self.view, id="charts")
-            yield RichLog(id="events", max_lines=1000, wrap=False, markup=False, auto_scroll=True)
-        yield DataTable(id="knobs", cursor_type="row", zebra_stripes=True)
+                yield self.charts
+            yield self.event_log
+        yield self.table
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         table.focus()
@@ -89,18 +94,18 @@ class TrainApp(App):
             self.exit()
 
     def _redraw(self) -> None:
-        self.query_one(StatusBar).refresh()
-        charts = self.query_one(Charts)
+        self.status_bar.refresh()
+        charts = self.charts
         n = len(self.view.chart_names())
         charts.refresh(layout=n != self._n_charts)
         self._n_charts = n
-        log = self.query_one(RichLog)
+        log = self.event_log
         for style, line in self.view.take_lines():
             log.write(Text(line, style=style))
         self._update_table()
 
     def _update_table(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         for row in self.view.knob_rows():
             row = (row[0], row[1], row[2][:SCHEDULE_WIDTH], row[3], row[4])
             old = self._rows.get(row[0])
@@ -138,7 +143,7 @@ class TrainApp(App):
 
     # ---- actions -------------------------------------------------------------------------------
     def _selected_knob(self) -> str | None:
-        table = self.query_one(DataTable)
+        table = self.table
         if table.row_count == 0:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -197,7 +202,7 @@ class TrainApp(App):
             def answered(yes: bool | None) -> None:
                 if yes:
                     self.quitting = True
-                    self.query_one(StatusBar).note = "stopping..."
+                    self.status_bar.note = "stopping..."
                     self._command("stop")
 
             self.push_screen(ConfirmQuit(), answered)

@@ -27,7 +27,7 @@ class HelpScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="help-box"):
             yield Label("[b]schedtui keys[/b]")
-            yield Static("\n".join(f"[b]{k:>8}[/b]  {what}" for k, what in KEYS))
+            yield Static("\n".join(f"[b]{k:>8}[/b]  {what}" for k, what in KEYS), id="help-keys")
             yield Label("[grey62]escape closes[/]")
 
 

@@ -1,0 +1,223 @@
+"""The live UI against a tiny real run on the CPU: every key and dialog, as a person uses them."""
+
+import pytest
+from textual.widgets import Button, DataTable, RichLog, Static
+
+from schedtui.events import read_log
+from schedtui.ui.edit import EditDialog
+from schedtui.ui.screens import ConfirmQuit, HelpScreen
+from schedtui.ui.widgets import Charts, StatusBar
+from ui_helpers import live_app, pause_run, stop_engine, type_text, until
+
+LONG = ["epochs=20000", "engine.eval_every=50"]  # outlasts every test (each stops it); validates now and then
+
+
+def log_of(app):
+    return read_log(app.source.run_dir / "events.jsonl", strict=False)
+
+
+def status_text(app) -> str:
+    return app.status_bar.render().plain
+
+
+def event_text(app) -> str:
+    return "\n".join(line.text for line in app.event_log.lines)
+
+
+async def select_knob(pilot, app, knob: str) -> None:
+    table = app.table
+    await until(pilot, lambda: knob in [r.value for r in table.rows], what=f"knob row {knob}")
+    table.move_cursor(row=table.get_row_index(knob))
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_main_screen_shows_the_run_live(tmp_path, size):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 50, what="steps")
+        await pilot.pause(0.2)
+        status = status_text(app)
+        assert "moons" in status and "cpu" in status and "RUNNING" in status and "ETA" in status
+        names = app.view.chart_names()
+        assert names[:3] == ["loss", "val loss", "val acc"] and {"lr", "dropout", "weight_decay"} <= set(names)
+        charts = app.charts.render().plain.splitlines()
+        assert charts[0].startswith("loss") and any(ch in charts[0] for ch in "▁▂▃▄▅▆▇█")
+        assert all(len(line) <= app.charts.size.width for line in charts)  # nothing wraps
+        rows = {r.value for r in app.table.rows}
+        assert {"lr", "momentum", "weight_decay", "dropout", "label_smoothing", "grad_clip", "loss@task"} <= rows
+        await until(pilot, lambda: app.view.knob_info, what="knob descriptions")
+        assert app.table.get_cell("lr", "schedule").startswith("CosineAnnealingLR")
+        stop_engine(app)
+
+
+async def test_space_pauses_and_resumes(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pilot.press("space")
+        await until(pilot, lambda: "PAUSED" in status_text(app), what="PAUSED")
+        step = app.source.engine.step
+        await pilot.pause(0.3)
+        assert app.source.engine.step == step and "paused (user)" in event_text(app)
+        await pilot.press("space")
+        await until(pilot, lambda: app.source.engine.step > step + 5, what="resume")
+        assert "RUNNING" in status_text(app) and "resumed" in event_text(app)
+        stop_engine(app)
+
+
+async def test_edit_dropout_and_weight_decay_changes_the_next_step(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await select_knob(pilot, app, "dropout")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditDialog), what="edit dialog")
+        await type_text(pilot, app, "0.3")
+        await until(pilot, lambda: "next step:" in str(app.screen.query_one("#edit-preview", Static).visual), what="preview")
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, EditDialog), what="dialog closed")
+        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "set", what="table shows the edit")
+        # weight decay, paused: a new schedule from here, by the radio buttons
+        await pause_run(pilot, app)
+        await select_knob(pilot, app, "weight_decay")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditDialog))
+        await pilot.click("#op-schedule")
+        await type_text(pilot, app, "cosine end=0 unit=step")
+        await until(pilot, lambda: not app.screen.query_one("#edit-apply", Button).disabled, what="preview ok")
+        await pilot.click("#edit-apply")
+        await until(pilot, lambda: app.table.get_cell("weight_decay", "edit") == "schedule")
+        await until(pilot, lambda: "weight_decay schedule cosine" in event_text(app), what="event line")
+        assert "dropout set 0.3" in event_text(app)
+        await pilot.press("space")
+        await until(pilot, lambda: app.source.engine.step > app.view.last_edit["step"] + 3, what="resumed")
+        stop_engine(app)
+        log = log_of(app)
+        edits = {e["knob"]: e for e in log.events if e["type"] == "edit"}
+        steps = [e for e in log.events if e["type"] == "step"]
+        k = edits["dropout"]["step"]
+        assert [e["knobs"]["dropout"] for e in steps if e["step"] == k + 1] == [0.3]
+        assert all(e["knobs"]["dropout"] != 0.3 for e in steps if e["step"] <= k)
+        kw = edits["weight_decay"]["step"]
+        after = [e["knobs"]["weight_decay"] for e in steps if e["step"] > kw]
+        assert after and after[-1] < after[0]
+        assert app.view.charts["dropout"].points()[1].count(True) >= 1  # the chart marks the edit
+
+
+@pytest.mark.parametrize("op,text,needle", [
+    ("set", "abc", "'abc' is not a number"),
+    ("set", "nan", "not a finite number"),
+    ("set", "1.5", "above the allowed range [0, 1)"),
+    ("scale", "-2", "must be >= 0"),
+    ("schedule", "wobble end=0.1", "unknown kind 'wobble'"),
+    ("schedule", "cosine speed=3", "cosine has no argument 'speed'"),
+])
+async def test_bad_input_in_the_dialog_shows_why_and_changes_nothing(tmp_path, op, text, needle):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pause_run(pilot, app)
+        await select_knob(pilot, app, "dropout")
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EditDialog))
+        if op != "set":
+            await pilot.click(f"#op-{op}")
+        await type_text(pilot, app, text)
+        error = app.screen.query_one("#edit-error", Static)
+        await until(pilot, lambda: needle in str(error.visual), what=f"error {needle!r}")
+        assert app.screen.query_one("#edit-apply", Button).disabled
+        await pilot.press("enter")  # Enter does not apply a refused edit
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, EditDialog)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, EditDialog))
+        stop_engine(app)
+        assert not [e for e in log_of(app).events if e["type"] == "edit"]
+
+
+async def test_revert_validate_checkpoint_help_and_palette(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pause_run(pilot, app)
+        app.source.send("edit", knob="dropout", op="set", value=0.25).result(10)
+        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "set")
+        await select_knob(pilot, app, "dropout")
+        await pilot.press("r")
+        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "", what="reverted")
+        await pilot.press("v")
+        await until(pilot, lambda: "(manual)" in event_text(app), what="manual validation")
+        await pilot.press("c")
+        await until(pilot, lambda: "checkpoint" in event_text(app), what="checkpoint")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        shown = str(app.screen.query_one("#help-keys", Static).visual)
+        for key in ("space", "e", "r", "v", "c", "ctrl+p", "q"):
+            assert key in shown
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Validate now")  # the run is paused: the process is idle, keys are quick
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await until(pilot, lambda: event_text(app).count("(manual)") == 2, what="validation from the palette")
+        stop_engine(app)
+        types = [e["type"] for e in log_of(app).events]
+        assert "checkpoint" in types and [e["op"] for e in log_of(app).events if e["type"] == "edit"] == ["set", "revert"]
+
+
+async def test_quit_asks_then_ends_the_log(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmQuit))
+        await pilot.press("n")
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmQuit))
+        assert app.source.engine.running
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmQuit))
+        await pilot.press("y")
+        await until(pilot, lambda: not app.is_running, what="app exit")
+    assert app.source.engine.join(30)
+    assert log_of(app).events[-1]["type"] == "end" and log_of(app).events[-1]["status"] == "stopped"
+
+
+async def test_crash_in_training_shows_in_the_ui_and_the_app_stays(tmp_path):
+    def break_it(engine):
+        forward = engine.parts.model.forward
+        calls = {"n": 0}
+
+        def failing(x):
+            calls["n"] += 1
+            if calls["n"] == 20:
+                raise RuntimeError("CUDA error: device-side assert triggered")
+            return forward(x)
+
+        engine.parts.model.forward = failing
+
+    app = live_app(tmp_path, LONG, before_start=break_it)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "CRASHED" in status_text(app), what="CRASHED")
+        assert "error: RuntimeError: CUDA error" in event_text(app) and "traceback.txt" in event_text(app)
+        await pilot.pause(0.3)
+        assert app.is_running  # still open to inspect
+        await pilot.press("q")  # nothing runs any more: quits without asking
+        await until(pilot, lambda: not app.is_running)
+
+
+async def test_non_finite_loss_pauses_and_says_so(tmp_path):
+    app = live_app(tmp_path, LONG + ["optimizer.kind=SGD", "optimizer.lr=1e12", "schedules={}"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "PAUSED" in status_text(app), what="pause on NaN")
+        assert "non-finite loss" in event_text(app)
+        stop_engine(app)
+
+
+async def test_startup_error_exits_with_the_one_line_message(tmp_path):
+    app = live_app(tmp_path, ["schedules.dropuot={kind='constant'}"])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: not app.is_running, what="exit")
+    assert app.return_code == 2 and app.startup_error.startswith("no knob named 'dropuot'")

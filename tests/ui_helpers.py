@@ -1,0 +1,54 @@
+"""Shared helpers for UI tests: a tiny real run on the CPU behind the live app."""
+
+from __future__ import annotations
+
+import time
+
+from schedtui.config import load_config
+from schedtui.launch import start_run
+from schedtui.ui.app import TrainApp
+from schedtui.ui.source import LiveSource
+
+TINY = ["device=cpu", "data.n_samples=2000", "data.batch_size=200", "model.hidden=[512, 512]"]  # steps spend their time in kernels, as real ones do
+
+
+def live_app(tmp_path, sets=(), before_start=None) -> TrainApp:
+    """The app over a real moons run; `before_start(engine)` may alter it before it starts."""
+    cfg, _ = load_config("moons", [*TINY, *sets])
+
+    def start():
+        run = start_run(cfg, tmp_path / "data", tmp_path / "runs", start=False)
+        if before_start:
+            before_start(run.engine)
+        run.engine.start()
+        return run
+
+    return TrainApp(LiveSource(start), refresh_hz=20)
+
+
+async def until(pilot, pred, timeout: float = 30.0, what: str = "condition") -> None:
+    t0 = time.monotonic()
+    while not pred():
+        assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def stop_engine(app: TrainApp) -> None:
+    engine = app.source.engine
+    if engine is not None and engine.running:
+        engine.send("stop")
+        engine.join(30)
+
+
+async def type_text(pilot, app, text: str) -> None:
+    """Type into the focused dialog's Input. (Pilot.press waits for the whole process to go idle, up
+    to a second per key, which a live training thread never allows; inserting fires the same events.)"""
+    from textual.widgets import Input
+
+    app.screen.query_one(Input).insert_text_at_cursor(text)
+    await pilot.pause()
+
+
+async def pause_run(pilot, app) -> None:
+    await pilot.press("space")
+    await until(pilot, lambda: app.view.state.status == "paused", what="paused")
