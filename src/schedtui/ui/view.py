@@ -26,11 +26,13 @@ def event_line(ev: dict) -> tuple[str, str] | None:
     t, step = ev.get("type"), ev.get("step")
     where = f"{step:>6} "
     if t == "edit":
-        arg = ev.get("value", ev.get("factor", ""))
-        if "spec" in ev:
-            arg = " ".join(f"{k}={v}" for k, v in ev["spec"].items() if k != "kind")
-            arg = f"{ev['spec'].get('kind')} {arg}".strip()
-        return "cyan", f"{where}{ev['knob']} {ev['op']} {arg}: {fmt(ev.get('old'))} -> {fmt(ev.get('new'))}"
+        op = ev["op"]
+        how = {"set": "set", "revert": "revert"}.get(op)
+        if op == "scale":
+            how = f"x{fmt(ev.get('factor'), '.3g')}"
+        elif op == "schedule":
+            how = str(ev.get("spec", {}).get("kind", "schedule"))
+        return "cyan", f"{where}{ev['knob']} {fmt(ev.get('old'), '.3g')}→{fmt(ev.get('new'), '.3g')} {how}"
     if t == "pause":
         return "yellow", f"{where}paused ({ev.get('reason', 'user')})"
     if t == "resume":

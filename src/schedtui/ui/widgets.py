@@ -65,6 +65,11 @@ class StatusBar(Widget):
         return t
 
 
+def _short(v: float) -> str:
+    """A range end in at most 7 characters: 0.0501, 6.4e-04, 1.2e+05."""
+    return format(v, ".2g") if v == 0 or 1e-3 <= abs(v) < 1e4 else format(v, ".1e")
+
+
 class Charts(Widget):
     """One line per chart: name, current value, sparkline, min..max of what is shown."""
 
@@ -79,15 +84,15 @@ class Charts(Widget):
 
     def render(self) -> Text:
         width = self.size.width
-        name_w, val_w = 13, 10
+        name_w, val_w = 13, 9
         out = Text()
         names = self.view.chart_names()
         for i, name in enumerate(names):
             series = self.view.charts[name]
             values, marks = series.points()
-            rng = f" {fmt(min(values), '.3g')}..{fmt(max(values), '.3g')}" if values else ""
+            rng = f" {_short(min(values))}..{_short(max(values))}" if values else ""
             spark_w = width - name_w - val_w - len(rng)
-            if spark_w < 20:  # too narrow for the range: give the room to the chart
+            if spark_w < 8:  # too narrow for the range: give the room to the chart
                 rng, spark_w = "", width - name_w - val_w
             spark_w = max(spark_w, 1)
             out.append(f"{name[:name_w - 1]:<{name_w}}", style="bold")
