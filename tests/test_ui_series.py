@@ -1,7 +1,7 @@
 """Chart data stays bounded and keeps marks; sparklines fit their width."""
 
 from schedtui.ui.series import Series
-from schedtui.ui.spark import BLOCKS, sparkline
+from schedtui.ui.spark import BLOCKS, sparkline, sparkrows
 
 
 def test_series_is_bounded_and_keeps_the_shape_and_marks():
@@ -27,3 +27,8 @@ def test_sparkline_fits_width_and_marks_columns():
     assert len(text.plain) == 20 and set(text.plain) <= set(BLOCKS)
     assert any("yellow" in str(span.style) for span in text.spans)
     assert sparkline([1.0, 2.0], [False, False], 10).plain[:2] == BLOCKS[0] + BLOCKS[-1]
+
+
+def test_taller_sparklines_stack_blocks():
+    rows = sparkrows([0.0, 1.0], [False, False], 4, 3)
+    assert [r.plain for r in rows] == [" █  ", " █  ", "▁█  "]  # lowest value: one level; highest: all

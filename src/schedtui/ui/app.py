@@ -93,6 +93,9 @@ class TrainApp(App):
         if self.quitting and self.source.ended:
             self.exit()
 
+    def on_resize(self) -> None:
+        self.charts.refresh(layout=True)
+
     def _redraw(self) -> None:
         self.status_bar.refresh()
         charts = self.charts

@@ -39,3 +39,25 @@ def sparkline(values: list[float], marks: list[bool], width: int, style: str = "
         text.append(BLOCKS[level], style=mark_style if m else style)
     text.append(" " * (width - len(vals)))
     return text
+
+
+def sparkrows(values: list[float], marks: list[bool], width: int, rows: int, style: str = "green",
+              mark_style: str = "bold yellow") -> list[Text]:
+    """A sparkline `rows` lines tall (top line first): 8 levels per line."""
+    if rows <= 1:
+        return [sparkline(values, marks, width, style, mark_style)]
+    vals, mks = resample(values, marks, max(width, 0))
+    lo, hi = (min(vals), max(vals)) if vals else (0.0, 0.0)
+    span, levels = hi - lo, rows * len(BLOCKS)
+    heights = [levels // 2 if span <= 0 else max(1, round((v - lo) / span * (levels - 1)) + 1) for v in vals]
+    out = []
+    for r in range(rows):
+        floor = (rows - 1 - r) * len(BLOCKS)
+        line = Text()
+        for h, m in zip(heights, mks):
+            part = h - floor
+            ch = " " if part <= 0 else BLOCKS[min(part, len(BLOCKS)) - 1]
+            line.append(ch, style=mark_style if m else style)
+        line.append(" " * (width - len(vals)))
+        out.append(line)
+    return out

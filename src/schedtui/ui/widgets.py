@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from schedtui.ui.spark import sparkline
+from schedtui.ui.spark import sparkrows
 from schedtui.ui.view import RunView, fmt
 
 STATE_STYLE = {"RUNNING": "bold green", "PAUSED": "bold yellow", "SWA": "bold cyan", "DONE": "bold blue",
@@ -71,23 +71,30 @@ def _short(v: float) -> str:
 
 
 class Charts(Widget):
-    """One line per chart: name, current value, sparkline, min..max of what is shown."""
+    """Each chart: name, current value, a sparkline, min..max of what is shown. One to four rows a
+    chart, as the pane's height allows."""
 
     DEFAULT_CSS = "Charts { height: auto; }"
+    MAX_ROWS = 4
 
     def __init__(self, view: RunView, **kw):
         super().__init__(**kw)
         self.view = view
 
+    def rows_per_chart(self) -> int:
+        n = max(1, len(self.view.chart_names()))
+        avail = self.parent.size.height if self.parent is not None else 0
+        return max(1, min(self.MAX_ROWS, avail // n))
+
     def get_content_height(self, container, viewport, width: int) -> int:
-        return max(1, len(self.view.chart_names()))
+        return max(1, len(self.view.chart_names()) * self.rows_per_chart())
 
     def render(self) -> Text:
         width = self.size.width
         name_w, val_w = 13, 9
-        out = Text()
-        names = self.view.chart_names()
-        for i, name in enumerate(names):
+        rows = self.rows_per_chart()
+        lines: list[Text] = []
+        for name in self.view.chart_names():
             series = self.view.charts[name]
             values, marks = series.points()
             rng = f" {_short(min(values))}..{_short(max(values))}" if values else ""
@@ -95,11 +102,17 @@ class Charts(Widget):
             if spark_w < 8:  # too narrow for the range: give the room to the chart
                 rng, spark_w = "", width - name_w - val_w
             spark_w = max(spark_w, 1)
-            out.append(f"{name[:name_w - 1]:<{name_w}}", style="bold")
             cur = fmt(series.last, ".2%") if name == "val acc" and series.last is not None else fmt(series.last)
-            out.append(f"{cur[:val_w - 1]:>{val_w - 1}} ")
-            out.append_text(sparkline(values, marks, spark_w, style="red" if "loss" in name else "green"))
-            out.append(rng, style="grey62")
-            if i < len(names) - 1:
-                out.append("\n")
-        return out
+            sparks = sparkrows(values, marks, spark_w, rows, style="red" if "loss" in name else "green")
+            for r, spark in enumerate(sparks):
+                line = Text()
+                if r == 0:
+                    line.append(f"{name[:name_w - 1]:<{name_w}}", style="bold")
+                    line.append(f"{cur[:val_w - 1]:>{val_w - 1}} ")
+                else:
+                    line.append(" " * (name_w + val_w))
+                line.append_text(spark)
+                if r == rows - 1:
+                    line.append(rng, style="grey62")
+                lines.append(line)
+        return Text("\n").join(lines)
