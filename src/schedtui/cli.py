@@ -105,6 +105,7 @@ def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
     from schedtui.ui.source import LiveSource
 
     source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir))
+    source.begin()  # torch loads while the screen comes up
     app = TrainApp(source, refresh_hz=args.refresh_hz)
     app.run()
     if app.startup_error is not None:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from schedtui.engine.cifar import cifar_augment, cifar_normalize, load_cifar10
 from schedtui.engine.loader import DeviceLoader
 from schedtui.engine.moons import make_moons
 from schedtui.errors import UserError
@@ -60,6 +59,9 @@ def _subset(x: torch.Tensor, y: torch.Tensor, n: int | None) -> tuple[torch.Tens
 
 
 def _cifar10(cfg: dict, device: torch.device, seed: int, data_dir: str | Path) -> DataBundle:
+    # torchvision costs ~1.3 s to import: only runs that use CIFAR-10 pay for it
+    from schedtui.engine.cifar import cifar_augment, cifar_normalize, load_cifar10
+
     bs = int(cfg.get("batch_size", 512))
     train_x, train_y, test_x, test_y = load_cifar10(
         data_dir, device, download=bool(cfg.get("download", True)), verify=bool(cfg.get("verify", True)))

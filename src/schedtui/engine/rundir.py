@@ -8,6 +8,7 @@ device and versions. torch only for its version; no textual/rich.
 from __future__ import annotations
 
 import platform
+from importlib import metadata
 import time
 import uuid
 from pathlib import Path
@@ -41,11 +42,9 @@ def make_run_dir(runs_dir: str | Path, preset: str) -> Path:
 
 def versions() -> dict:
     out = {"schedtui": schedtui.__version__, "torch": torch.__version__, "python": platform.python_version()}
-    try:
-        import torchvision
-
-        out["torchvision"] = torchvision.__version__
-    except ImportError:  # pragma: no cover - a dependency, but the log should not need it
+    try:  # from the package metadata: importing torchvision costs over a second
+        out["torchvision"] = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:  # pragma: no cover - a dependency, but the log should not need it
         pass
     return out
 

@@ -40,7 +40,9 @@ class LiveSource:
         self._thread = threading.Thread(target=self._boot, name="schedtui-start", daemon=True)
 
     def begin(self) -> None:
-        self._thread.start()
+        """Start the run's start-up thread (once; later calls do nothing)."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     def _boot(self) -> None:
         try:
