@@ -5,19 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from schedtui.config import load_config
-from schedtui.engine.build import build_run
 from schedtui.engine.engine import Engine
-from schedtui.engine.rundir import open_run
 from schedtui.events import read_log
+from schedtui.launch import start_run
 
 TINY_MOONS = ["device=cpu", "data.n_samples=200", "model.hidden=[16]"]
 
 
-def make_engine(tmp_path: Path, sets=(), preset="moons", data_dir=None):
+def make_engine(tmp_path: Path, sets=(), preset="moons", data_dir=None) -> Engine:
+    """A built, not yet started engine for a tiny run (the same path the CLI takes)."""
     cfg, _ = load_config(preset, [*TINY_MOONS, *sets] if preset == "moons" else list(sets))
-    parts = build_run(cfg, data_dir or tmp_path / "data")
-    run_dir, log = open_run(tmp_path / "runs", cfg, parts.device, {"steps_per_epoch": parts.timing.steps_per_epoch})
-    return Engine(parts, log, run_dir)
+    return start_run(cfg, data_dir or tmp_path / "data", tmp_path / "runs", start=False).engine
 
 
 def run_to_end(engine: Engine, timeout: float = 120.0):

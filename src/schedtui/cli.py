@@ -108,7 +108,9 @@ def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
     source.begin()  # torch loads while the screen comes up
     app = TrainApp(source, refresh_hz=args.refresh_hz)
     app.run()
-    if app.startup_error is not None:
+    source.wait_started()  # quit during start-up: let it finish, then stop what it started
+    if app.startup_error is not None or (source.error is not None and source.engine is None):
+        app.startup_error = app.startup_error or str(source.error)
         if isinstance(source.error, UserError):
             raise source.error
         print(f"schedtui: the run could not start: {app.startup_error}", file=sys.stderr)

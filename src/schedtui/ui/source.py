@@ -54,6 +54,11 @@ class LiveSource:
         self.header = run.header
         self._header_pending = True
 
+    def wait_started(self, timeout: float | None = None) -> None:
+        """Wait for the start-up thread (a quit during start-up must still stop what it starts)."""
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+
     def poll(self) -> list[dict]:
         if self._events is None:
             return []
