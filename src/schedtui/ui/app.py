@@ -11,6 +11,7 @@ Textual and rich only; never imports torch.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Iterable
 
 from rich.text import Text
@@ -28,6 +29,7 @@ from schedtui.ui.widgets import Charts, StatusBar
 
 COLUMNS = (("knob", "knob", 15), ("value", "value", 10), ("schedule", "schedule", 24), ("edit", "edit", 6), ("next", "next change", 12))
 SCHEDULE_WIDTH = 24
+TABLE_PERIOD_S = 0.5
 
 
 class TrainApp(App):
@@ -52,6 +54,7 @@ class TrainApp(App):
         self.startup_error: str | None = None
         self._describing = False
         self._rows: dict[str, tuple] = {}
+        self._table_at = 0.0
         self._n_charts = 0
 
     def compose(self) -> ComposeResult:
@@ -102,12 +105,17 @@ class TrainApp(App):
         n = len(self.view.chart_names())
         charts.refresh(layout=n != self._n_charts)
         self._n_charts = n
-        log = self.event_log
-        for style, line in self.view.take_lines():
-            log.write(Text(line, style=style))
-        self._update_table()
+        lines = self.view.take_lines()
+        for style, line in lines:
+            self.event_log.write(Text(line, style=style))
+        now = time.monotonic()
+        if lines or now - self._table_at >= TABLE_PERIOD_S:
+            self._update_table()
 
     def _update_table(self) -> None:
+        """Knob rows. Values move every step; redrawing the table is the costliest part of a frame, so
+        unless an event changed something (edit, describe) the table follows at TABLE_PERIOD_S."""
+        self._table_at = time.monotonic()
         table = self.table
         for row in self.view.knob_rows():
             row = (row[0], row[1], row[2][:SCHEDULE_WIDTH], row[3], row[4])
