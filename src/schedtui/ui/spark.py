@@ -33,11 +33,19 @@ def sparkline(values: list[float], marks: list[bool], width: int, style: str = "
     vals, mks = resample(values, marks, width)
     lo, hi = min(vals), max(vals)
     span = hi - lo
+    chars = [BLOCKS[3 if span <= 0 else min(int((v - lo) / span * (len(BLOCKS) - 1) + 0.5), len(BLOCKS) - 1)] for v in vals]
+    return _styled(chars, mks, width, style, mark_style)
+
+
+def _styled(chars: list[str], marks: list[bool], width: int, style: str, mark_style: str) -> Text:
+    """One span per run of equally styled characters (a span per character makes every frame slow)."""
     text = Text()
-    for v, m in zip(vals, mks):
-        level = 3 if span <= 0 else min(int((v - lo) / span * (len(BLOCKS) - 1) + 0.5), len(BLOCKS) - 1)
-        text.append(BLOCKS[level], style=mark_style if m else style)
-    text.append(" " * (width - len(vals)))
+    start = 0
+    for i in range(1, len(chars) + 1):
+        if i == len(chars) or marks[i] != marks[start]:
+            text.append("".join(chars[start:i]), style=mark_style if marks[start] else style)
+            start = i
+    text.append(" " * (width - len(chars)))
     return text
 
 
@@ -53,11 +61,6 @@ def sparkrows(values: list[float], marks: list[bool], width: int, rows: int, sty
     out = []
     for r in range(rows):
         floor = (rows - 1 - r) * len(BLOCKS)
-        line = Text()
-        for h, m in zip(heights, mks):
-            part = h - floor
-            ch = " " if part <= 0 else BLOCKS[min(part, len(BLOCKS)) - 1]
-            line.append(ch, style=mark_style if m else style)
-        line.append(" " * (width - len(vals)))
-        out.append(line)
+        chars = [" " if h - floor <= 0 else BLOCKS[min(h - floor, len(BLOCKS)) - 1] for h in heights]
+        out.append(_styled(chars, mks, width, style, mark_style))
     return out
