@@ -33,6 +33,7 @@ class RunState:
     error: str | None = None
     pause_reason: str | None = None
     end: dict | None = None
+    _mark: tuple = field(default=(0.0, 0), repr=False)  # (time, step) the ETA's rate counts from
 
     @classmethod
     def from_header(cls, header: dict) -> "RunState":
@@ -44,26 +45,27 @@ class RunState:
     def apply(self, ev: dict) -> None:
         t = ev.get("type")
         self.elapsed_s = ev.get("time", self.elapsed_s)
+
         if t == "step":
             self.step, self.epoch, self.loss = ev["step"], ev.get("epoch", self.epoch), ev.get("loss")
             self.knobs = ev.get("knobs", self.knobs)
             self.samples_per_s = ev.get("samples_per_s", self.samples_per_s)
-            if self.total_steps and self.samples_per_s and self.step and self.steps_per_epoch:
-                per_step = self.elapsed_s / self.step
-                self.eta_s = per_step * (self.total_steps - self.step)
+            t0, s0 = self._mark  # the rate since the start or the last resume: paused time is not work
+            if self.total_steps and self.step > s0 and self.elapsed_s > t0:
+                self.eta_s = (self.elapsed_s - t0) / (self.step - s0) * (self.total_steps - self.step)
         elif t == "eval":
             self.last_eval = ev
             if ev.get("acc") is not None and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
                 self.best_val_acc = ev["acc"]
         elif t == "epoch":
             self.last_epoch = ev
-            self.eta_s = ev.get("eta_s", self.eta_s)
         elif t == "edit":
             self.edits += 1
         elif t == "pause":
             self.status, self.pause_reason = "paused", ev.get("reason")
         elif t == "resume":
             self.status, self.pause_reason = "running", None
+            self._mark = (self.elapsed_s, self.step)
         elif t == "warning":
             self.warnings.append(ev.get("message", ""))
         elif t == "error":
