@@ -21,7 +21,7 @@ def status_text(app) -> str:
 
 
 def event_text(app) -> str:
-    return "\n".join(line.text for line in app.event_log.lines)
+    return app.event_log.plain()
 
 
 async def select_knob(pilot, app, knob: str) -> None:

@@ -19,13 +19,13 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, RichLog
+from textual.widgets import DataTable, Footer
 
 from schedtui.errors import UserError
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
 from schedtui.ui.view import RunView
-from schedtui.ui.widgets import Charts, StatusBar
+from schedtui.ui.widgets import Charts, EventList, StatusBar
 
 COLUMNS = (("knob", "knob", 15), ("value", "value", 10), ("schedule", "schedule", 24), ("edit", "edit", 6), ("next", "next change", 12))
 SCHEDULE_WIDTH = 24
@@ -61,7 +61,7 @@ class TrainApp(App):
         # kept as attributes: App.query_one searches the active screen, which may be a dialog
         self.status_bar = StatusBar(self.view, id="status")
         self.charts = Charts(self.view, id="charts")
-        self.event_log = RichLog(id="events", max_lines=1000, wrap=False, markup=False, auto_scroll=True)
+        self.event_log = EventList(id="events")
         self.table = DataTable(id="knobs", cursor_type="row", zebra_stripes=True)
         yield self.status_bar
         with Horizontal(id="main"):
@@ -106,8 +106,7 @@ class TrainApp(App):
         charts.refresh(layout=n != self._n_charts)
         self._n_charts = n
         lines = self.view.take_lines()
-        for style, line in lines:
-            self.event_log.write(Text(line, style=style))
+        self.event_log.add(lines)
         now = time.monotonic()
         if lines or now - self._table_at >= TABLE_PERIOD_S:
             self._update_table()

@@ -6,6 +6,8 @@ per event. Textual and rich only; no torch.
 
 from __future__ import annotations
 
+from collections import deque
+
 from rich.text import Text
 from textual.widget import Widget
 
@@ -116,3 +118,27 @@ class Charts(Widget):
                     line.append(rng, style="grey62")
                 lines.append(line)
         return Text("\n").join(lines)
+
+
+class EventList(Widget):
+    """The newest events, newest at the bottom. Its size never changes with its content (a growing
+    scrollable log relayouts the whole screen on every line); the full record is the event log."""
+
+    DEFAULT_CSS = "EventList { height: 1fr; }"
+
+    def __init__(self, keep: int = 500, **kw):
+        super().__init__(**kw)
+        self.lines: deque = deque(maxlen=keep)  # (style, text)
+
+    def add(self, lines: list[tuple[str, str]]) -> None:
+        if lines:
+            self.lines.extend(lines)
+            self.refresh()
+
+    def plain(self) -> str:
+        return "\n".join(text for _, text in self.lines)
+
+    def render(self) -> Text:
+        height, width = self.size.height, self.size.width
+        shown = list(self.lines)[-height:] if height > 0 else []
+        return Text("\n").join(Text(text[:width], style=style, no_wrap=True) for style, text in shown)
