@@ -30,6 +30,7 @@ from schedtui.ui.widgets import Charts, EventList, StatusBar
 COLUMNS = (("knob", "knob", 15), ("value", "value", 10), ("schedule", "schedule", 24), ("edit", "edit", 6), ("next", "next change", 12))
 SCHEDULE_WIDTH = 24
 TABLE_PERIOD_S = 0.5
+URGENT_FOR_TABLE = ("header", "edit", "end")  # shown in the knob table at once, not at the next period
 
 
 class TrainApp(App):
@@ -89,7 +90,7 @@ class TrainApp(App):
             self.view.apply(ev)
             self._notify_for(ev)
         if events:
-            self._redraw()
+            self._redraw(urgent=any(ev.get("type") in URGENT_FOR_TABLE for ev in events))
         if self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing:
             self._describing = True
             self.run_worker(self._describe(), group="describe")
@@ -99,21 +100,19 @@ class TrainApp(App):
     def on_resize(self) -> None:
         self.charts.refresh(layout=True)
 
-    def _redraw(self) -> None:
+    def _redraw(self, urgent: bool = False) -> None:
         self.status_bar.refresh()
         charts = self.charts
         n = len(self.view.chart_names())
         charts.refresh(layout=n != self._n_charts)
         self._n_charts = n
-        lines = self.view.take_lines()
-        self.event_log.add(lines)
-        now = time.monotonic()
-        if lines or now - self._table_at >= TABLE_PERIOD_S:
+        self.event_log.add(self.view.take_lines())
+        if urgent or time.monotonic() - self._table_at >= TABLE_PERIOD_S:
             self._update_table()
 
     def _update_table(self) -> None:
-        """Knob rows. Values move every step; redrawing the table is the costliest part of a frame, so
-        unless an event changed something (edit, describe) the table follows at TABLE_PERIOD_S."""
+        """Knob rows. Values move every step and a DataTable render costs ~20 ms here, so values follow
+        at TABLE_PERIOD_S; edits (and the engine's describe answers) show at once."""
         self._table_at = time.monotonic()
         table = self.table
         for row in self.view.knob_rows():
