@@ -70,7 +70,8 @@ def test_validate_checkpoint_and_stop(tmp_path):
     log = read_log(engine.run_dir / "events.jsonl")
     assert log.events[-1]["type"] == "end" and log.events[-1]["status"] == "stopped"
     assert log.events[-1]["epochs_completed"] < 20000
-    assert [e["type"] for e in log.events if e["type"] in ("eval", "checkpoint")][:2] == ["eval", "checkpoint"]
+    order = [(e["type"], e.get("reason")) for e in log.events if e["type"] in ("eval", "checkpoint")]
+    assert order.index(("eval", "manual")) < order.index(("checkpoint", None))  # applied in the order sent
     with pytest.raises(UserError, match="the run has ended"):
         engine.send("pause").result(1)
 

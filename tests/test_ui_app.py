@@ -1,12 +1,11 @@
 """The live UI against a tiny real run on the CPU: every key and dialog, as a person uses them."""
 
 import pytest
-from textual.widgets import Button, DataTable, RichLog, Static
+from textual.widgets import Button, Static
 
 from schedtui.events import read_log
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
-from schedtui.ui.widgets import Charts, StatusBar
 from ui_helpers import live_app, pause_run, stop_engine, type_text, until
 
 LONG = ["epochs=20000", "engine.eval_every=50"]  # outlasts every test (each stops it); validates now and then

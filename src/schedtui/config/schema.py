@@ -9,7 +9,7 @@ knobs are known (they depend on the model). Pure Python.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schedtui.errors import UserError
 

@@ -14,7 +14,6 @@ import asyncio
 import time
 from typing import Iterable
 
-from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
