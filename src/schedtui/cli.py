@@ -109,11 +109,10 @@ def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
     app = TrainApp(source, refresh_hz=args.refresh_hz)
     app.run()
     source.wait_started()  # quit during start-up: let it finish, then stop what it started
-    if app.startup_error is not None or (source.error is not None and source.engine is None):
-        app.startup_error = app.startup_error or str(source.error)
+    if source.error is not None:
         if isinstance(source.error, UserError):
             raise source.error
-        print(f"schedtui: the run could not start: {app.startup_error}", file=sys.stderr)
+        print(f"schedtui: the run could not start: {type(source.error).__name__}: {source.error}", file=sys.stderr)
         return 1
     engine = source.engine
     if engine is not None:

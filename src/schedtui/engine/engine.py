@@ -4,9 +4,10 @@ Other threads talk to it only through `send(command, **args)`, which queues a co
 and returns a `concurrent.futures.Future`. Commands (pause, resume, edit,
 validate, checkpoint, stop) are applied at the next step boundary, in
 `_apply_pending`, and each applied command becomes an event carrying the step at
-which it applied; the queries `preview` (an edit's curve, applied to nothing) and
-`describe` (every knob's schedule and next change) answer there too (DESIGN.md "Steps, epochs and edits": the knob values for update
-k+1 are computed when step == k). Everything the engine does is emitted to the
+which it applied (DESIGN.md "Steps, epochs and edits": the knob values for update
+k+1 are computed when step == k). The queries `preview` (an edit's curve, applied
+to nothing) and `describe` (every knob's schedule and next change) answer there
+too. Everything the engine does is emitted to the
 event log, whose subscribers (the live UI, the headless progress display) read it
 on their own threads; the engine never waits for them.
 
@@ -163,11 +164,12 @@ class Engine:
         self._pending.append((self.step, self._applied, parts))
         if len(self._pending) >= self._read_every or self.active_seconds() - self._last_read[0] >= self._flush_interval:
             self._read_losses()
-        if self.step < self.parts.timing.total_steps:  # no value is needed after the final update
-            self._apply_knobs()
+        self._apply_knobs()
 
     def _apply_knobs(self) -> None:
         """Compute every knob's value for update step+1 and write the changed ones to the live objects."""
+        if self._applied and self.step >= self.parts.timing.total_steps:
+            return  # no update follows the last one (and OneCycleLR extrapolates past its end)
         vals = self.parts.schedules.values(self.step)
         for k, v in vals.items():
             if self._applied.get(k) != v:
@@ -237,13 +239,11 @@ class Engine:
     def _apply_pending(self, block: bool = True) -> None:
         """Apply every queued command; while paused (and `block`), wait here for more."""
         while True:
+            waiting = self._paused and block and not self._stop_status  # resume and stop arrive here too
             try:
-                item = self._commands.get(timeout=0.25) if (self._paused and block and not self._stop_status) else self._commands.get_nowait()
+                command, args, fut = self._commands.get() if waiting else self._commands.get_nowait()
             except queue.Empty:
-                if self._paused and block and not self._stop_status:
-                    continue
                 return
-            command, args, fut = item
             try:
                 fut.set_result(getattr(self, f"_cmd_{command}")(**args))
             except UserError as e:
