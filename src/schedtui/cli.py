@@ -26,6 +26,12 @@ examples:
   schedtui my_preset.toml --set "schedules.dropout={kind='milestones', values={10=0.4, 50=0.2}}"
   schedtui presets                          list the presets
 
+review and reuse a run (each has --help):
+  schedtui replay RUN_DIR|LOG [--follow]    review a run on the same screen, read-only (no torch)
+  schedtui rerun LOG [--until STEP]         re-execute a run with its edits at their exact steps
+  schedtui diff LOG_A LOG_B                 the first step where two runs differ, and how
+  schedtui export LOG --csv F | --preset F  per-step CSV, or a preset with the run's edits folded in
+
 Each run writes RUNS_DIR/<preset>-<timestamp>/events.jsonl (the event log) and config.toml.
 """
 
@@ -43,17 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("preset", nargs="?", default="moons", help="a preset name (see `schedtui presets`) or a .toml file; default: moons")
-    p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
-    p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10; never per training step)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value; dotted key, TOML value (repeatable), e.g. optimizer.lr=0.05")
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (same as --set epochs=N)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (same as --set seed=N)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="training device (default: the preset's, normally auto)")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
-    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
+    add_run_options(p, "the preset's, normally auto")
     p.add_argument("--version", action="version", version=f"schedtui {__version__}")
     return p
+
+
+def add_run_options(p: argparse.ArgumentParser, device_default: str) -> None:
+    """The options of every command that starts a run (train, rerun)."""
+    p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
+    p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10; never per training step)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
+    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
+
+
+def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
+    """Start `cfg` under the UI, or headless when asked or when there is no terminal; `launch` goes to start_run."""
+    if not 0.5 <= args.refresh_hz <= 60:
+        raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
+    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+        return _run_headless(cfg, args, **launch)
+    return _run_ui(cfg, args, **launch)
 
 
 def cmd_presets() -> int:
@@ -69,19 +89,15 @@ def cmd_presets() -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from schedtui.config import load_config
 
-    if not 0.5 <= args.refresh_hz <= 60:
-        raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
     overrides = list(args.overrides)
     for key in ("epochs", "seed", "device"):
         if getattr(args, key) is not None:
             overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
     cfg, _ = load_config(args.preset, overrides)
-    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
-        return _run_headless(cfg, args)
-    return _run_ui(cfg, args)
+    return run(cfg, args)
 
 
-def _run_headless(cfg: dict, args: argparse.Namespace) -> int:
+def _run_headless(cfg: dict, args: argparse.Namespace, **launch) -> int:
     from rich.console import Console
 
     from schedtui.events.state import RunState
@@ -90,21 +106,23 @@ def _run_headless(cfg: dict, args: argparse.Namespace) -> int:
 
     console = Console()
     with console.status(f"preparing {cfg['name']} (loading torch, data and model)..."):
-        run = start_run(cfg, args.data_dir, args.runs_dir, start=False)
-    engine = run.engine
-    console.print(f"schedtui {cfg['name']} on {run.header['device']}: {cfg['epochs']} epochs x {run.header['steps_per_epoch']} steps")
-    console.print(f"log: {run.run_dir / 'events.jsonl'}", soft_wrap=True)
+        started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
+    engine = started.engine
+    console.print(f"schedtui {cfg['name']} on {started.header['device']}: {cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
+    console.print(f"log: {started.run_dir / 'events.jsonl'}", soft_wrap=True)
+    if "source" in started.header:
+        console.print(f"rerun of {started.header['source']['log']}", soft_wrap=True)
     engine.start()
-    state = run_headless(engine, run.events, RunState.from_header(run.header), console, args.refresh_hz)
+    state = run_headless(engine, started.events, RunState.from_header(started.header), console, args.refresh_hz)
     return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
 
 
-def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
+def _run_ui(cfg: dict, args: argparse.Namespace, **launch) -> int:
     from schedtui.launch import start_run
     from schedtui.ui.app import TrainApp
     from schedtui.ui.source import LiveSource
 
-    source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir))
+    source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir, **launch))
     source.begin()  # torch loads while the screen comes up
     app = TrainApp(source, refresh_hz=args.refresh_hz)
     app.run()
@@ -124,6 +142,9 @@ def _run_ui(cfg: dict, args: argparse.Namespace) -> int:
     return 0
 
 
+SUBCOMMANDS = ("replay", "rerun", "diff", "export")  # each a module in schedtui.commands with main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -131,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(argv) > 1:
                 raise UserError("`schedtui presets` takes no arguments")
             return cmd_presets()
+        if argv[:1] and argv[0] in SUBCOMMANDS:
+            import importlib
+
+            return importlib.import_module(f"schedtui.commands.{argv[0]}").main(argv[1:])
         return cmd_train(build_parser().parse_args(argv))
     except UserError as e:
         print(f"schedtui: {e}", file=sys.stderr)

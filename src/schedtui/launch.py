@@ -21,16 +21,18 @@ class StartedRun:
     run_dir: Path
 
 
-def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool = True) -> StartedRun:
+def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool = True,
+              rerun=None, header: dict | None = None) -> StartedRun:
+    """`rerun` (an `engine.Rerun`) and `header` (extra header fields, e.g. the source) come from `schedtui rerun`."""
     from schedtui.engine.build import build_run
     from schedtui.engine.engine import Engine
     from schedtui.engine.rundir import open_run
 
     parts = build_run(cfg, data_dir)
     extra = {"steps_per_epoch": parts.timing.steps_per_epoch,
-             "knobs": {k: parts.schedules.describe(k) for k in parts.knobs}}
+             "knobs": {k: parts.schedules.describe(k) for k in parts.knobs}, **(header or {})}
     run_dir, log = open_run(runs_dir, cfg, parts.device, extra)
-    engine = Engine(parts, log, run_dir)
+    engine = Engine(parts, log, run_dir, rerun)
     events = log.subscribe()
     if start:
         engine.start()

@@ -135,7 +135,7 @@ ENGINE = {
     "threads": F(int, 0, lo=0),
 }
 
-SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine")
+SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine", "edits")
 
 
 def _fields(prefix: str, table, fields: dict, skip=()) -> dict:
@@ -195,4 +195,7 @@ def validate(cfg: dict) -> dict:
         raise UserError("schedules: expected tables, e.g. [schedules.lr] kind = \"OneCycleLR\"")
     out["schedules"] = {k: dict(v) for k, v in scheds.items()}
     out["engine"] = _fields("engine", cfg.get("engine", {}), ENGINE)
+    from schedtui.config.edits import validate_edits  # it builds on F, defined here
+
+    out["edits"] = validate_edits(cfg.get("edits", []))
     return out

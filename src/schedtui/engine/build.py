@@ -64,6 +64,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _check_planned_edits(edits: list, knobs: dict, timing: Timing) -> None:
+    for i, e in enumerate(edits):
+        if e["knob"] not in knobs:
+            raise UserError(f"edits[{i}].knob: no knob named {e['knob']!r}; knobs: {', '.join(knobs)}")
+        if e["step"] > timing.total_steps:
+            raise UserError(f"edits[{i}].step: {e['step']} is past the run's last update ({timing.total_steps})")
+
+
 def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     device = resolve_device(cfg["device"])
     if cfg["engine"]["threads"]:
@@ -80,5 +88,6 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     timing = Timing(len(data.train), len(data.train) * cfg["epochs"])
     specs = {**defaults, **cfg["schedules"]}
     schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing)
+    _check_planned_edits(cfg["edits"], knobs, timing)
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
                     _amp_dtype(cfg["engine"]["amp"], device))

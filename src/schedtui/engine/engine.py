@@ -7,7 +7,9 @@ validate, checkpoint, stop) are applied at the next step boundary, in
 which it applied (DESIGN.md "Steps, epochs and edits": the knob values for update
 k+1 are computed when step == k). The queries `preview` (an edit's curve, applied
 to nothing) and `describe` (every knob's schedule and next change) answer there
-too. Everything the engine does is emitted to the
+too. Planned edits (the preset's `[[edits]]`, or a rerun's logged edits) and a
+rerun's manual validations are applied in the same place, at exactly their step,
+before the commands queued by people. Everything the engine does is emitted to the
 event log, whose subscribers (the live UI, the headless progress display) read it
 on their own threads; the engine never waits for them.
 
@@ -24,6 +26,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -36,13 +39,31 @@ _RATE_WINDOW_S = 0.5
 OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe")
 
 
+@dataclass
+class Rerun:
+    """How a rerun differs from a fresh run of the same config (see `schedtui.commands.rerun`)."""
+
+    plan: list = field(default_factory=list)  # (step, command, args) in the source's order: edits, manual validations
+    stop_at: int | None = None  # the step where the source run ended early, or --until
+    stop_reason: str = ""
+    pause_at_stop: bool = False  # the UI pauses there so a person can branch; headless stops
+
+
 class Engine:
-    def __init__(self, parts: RunParts, log, run_dir: Path):
+    def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
         eng = parts.cfg["engine"]
         self._read_every = eng["read_every"] or (1 if parts.device.type == "cpu" else 64)
         self._flush_interval = eng["flush_interval"]
         self._on_nonfinite = eng["on_nonfinite"]
+        self._rerun = rerun
+        if rerun is not None and self._on_nonfinite == "pause":
+            self._on_nonfinite = "warn"  # a rerun is pause-free: the source's pause is not part of its values
+        if rerun is not None:  # the source's edits and validations, in the order it applied them
+            self._plan = list(rerun.plan)
+        else:
+            self._plan = [(e["step"], "edit", {k: v for k, v in e.items() if k != "step"}) for e in parts.cfg["edits"]]
+        self._end_reason: str | None = None
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name="schedtui-engine", daemon=True)
         self._scaler = torch.amp.GradScaler("cuda") if parts.amp_dtype == torch.float16 else None
@@ -116,7 +137,9 @@ class Engine:
                 pass
             self.status = status
             try:
-                self._emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3), **self.best)
+                reason = {"reason": self._end_reason} if self._end_reason else {}
+                self._emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
+                           **reason, **self.best)
                 self.log.close()
             except RuntimeError:  # the interpreter is exiting and closed the log first
                 pass
@@ -237,7 +260,9 @@ class Engine:
 
     # ---- commands ------------------------------------------------------------------------------
     def _apply_pending(self, block: bool = True) -> None:
-        """Apply every queued command; while paused (and `block`), wait here for more."""
+        """Apply the plan's entries for this step, then every queued command; while paused (and `block`),
+        wait here for more."""
+        self._apply_plan()
         while True:
             waiting = self._paused and block and not self._stop_status  # resume and stop arrive here too
             try:
@@ -250,6 +275,33 @@ class Engine:
                 fut.set_exception(e)
             except TypeError as e:  # wrong arguments for the command
                 fut.set_exception(UserError(f"{command}: {e}"))
+
+    def _apply_plan(self) -> None:
+        while self._plan and self._plan[0][0] <= self.step:
+            step, command, args = self._plan.pop(0)
+            try:
+                if command == "edit":
+                    self._edit(planned=True, **args)
+                else:
+                    getattr(self, f"_cmd_{command}")(**args)
+            except UserError as e:  # a preset's planned edit that does not fit the run as it went
+                self._emit("warning", message=f"planned {command} at step {step} not applied: {e}")
+        r = self._rerun
+        if r is not None and r.stop_at is not None and self.step >= r.stop_at:
+            r.stop_at = None
+            if r.pause_at_stop:
+                self._drop_plan(r.stop_reason)
+                self._pause(r.stop_reason)
+            else:
+                self._stop_status, self._end_reason = "stopped", r.stop_reason
+
+    def _drop_plan(self, why: str) -> None:
+        """A rerun branches from its source here: what the source did later no longer applies."""
+        edits = sum(1 for p in self._plan if p[1] == "edit")
+        later = f"; its {edits} later edit{'s' if edits != 1 else ''} will not be applied" if edits else ""
+        self._emit("warning", message=f"{why}: the rerun branches from its source at step {self.step}{later}")
+        self._plan, self._rerun = [], None
+        self._on_nonfinite = self.parts.cfg["engine"]["on_nonfinite"]
 
     def _pause(self, reason: str) -> dict:
         self._paused, self._pause_t0, self.status = True, time.monotonic(), "paused"
@@ -268,9 +320,14 @@ class Engine:
         return self._emit("resume")
 
     def _cmd_edit(self, knob: str, op: str, value=None, factor=None, spec=None) -> dict:
+        if self._rerun is not None:  # a person steers a rerun: from here on it is a new run
+            self._drop_plan(f"live edit of {knob}")
+        return self._edit(knob, op, value, factor, spec)
+
+    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False) -> dict:
         fields = self.parts.schedules.edit(knob, op, step=self.step, current=self._applied, value=value, factor=factor, spec=spec)
         self._apply_knobs()
-        ev = self._emit("edit", **fields)
+        ev = self._emit("edit", **fields, **({"planned": True} if planned else {}))
         self.log.flush(wait=False)
         return ev
 
