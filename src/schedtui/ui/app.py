@@ -14,27 +14,21 @@ import asyncio
 import time
 from typing import Iterable
 
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
 
 from schedtui.errors import UserError
+from schedtui.ui.base import RunApp
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
 from schedtui.ui.view import RunView
-from schedtui.ui.widgets import Charts, EventList, StatusBar
 
-COLUMNS = (("knob", "knob", 15), ("value", "value", 10), ("schedule", "schedule", 24), ("edit", "edit", 6), ("next", "next change", 12))
-SCHEDULE_WIDTH = 24
 TABLE_PERIOD_S = 0.5
 URGENT_FOR_TABLE = ("header", "edit", "end")  # shown in the knob table at once, not at the next period
 
 
-class TrainApp(App):
-    CSS_PATH = "app.tcss"
-    TITLE = "schedtui"
+class TrainApp(RunApp):
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause"),
         Binding("e", "edit", "Edit"),
@@ -46,36 +40,13 @@ class TrainApp(App):
     ]
 
     def __init__(self, source, refresh_hz: float = 10.0):
-        super().__init__()
+        super().__init__(RunView(), refresh_hz)
         self.source = source
-        self.refresh_hz = refresh_hz
-        self.view = RunView()
         self.quitting = False
         self.startup_error: str | None = None
         self._describing = False
-        self._rows: dict[str, tuple] = {}
-        self._table_at = 0.0
-        self._n_charts = 0
 
-    def compose(self) -> ComposeResult:
-        # kept as attributes: App.query_one searches the active screen, which may be a dialog
-        self.status_bar = StatusBar(self.view, id="status")
-        self.charts = Charts(self.view, id="charts")
-        self.event_log = EventList(id="events")
-        self.table = DataTable(id="knobs", cursor_type="row", zebra_stripes=True)
-        yield self.status_bar
-        with Horizontal(id="main"):
-            with VerticalScroll(id="chart-pane"):
-                yield self.charts
-            yield self.event_log
-        yield self.table
-        yield Footer()
-
-    def on_mount(self) -> None:
-        table = self.table
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
-        table.focus()
+    def on_mount(self) -> None:  # after RunApp.on_mount: Textual calls the handler of each class in the MRO
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
 
@@ -96,34 +67,13 @@ class TrainApp(App):
         if self.quitting and self.source.ended:
             self.exit()
 
-    def on_resize(self) -> None:
-        self.charts.refresh(layout=True)
-
     def _redraw(self, urgent: bool = False) -> None:
-        self.status_bar.refresh()
-        charts = self.charts
-        n = len(self.view.chart_names())
-        charts.refresh(layout=n != self._n_charts)
-        self._n_charts = n
+        """Values move every step and a table render costs ~20 ms here, so the knob table follows at
+        TABLE_PERIOD_S; edits (and the engine's describe answers) show at once."""
+        self._redraw_charts()
         self.event_log.add(self.view.take_lines())
         if urgent or time.monotonic() - self._table_at >= TABLE_PERIOD_S:
             self._update_table()
-
-    def _update_table(self) -> None:
-        """Knob rows. Values move every step and a DataTable render costs ~20 ms here, so values follow
-        at TABLE_PERIOD_S; edits (and the engine's describe answers) show at once."""
-        self._table_at = time.monotonic()
-        table = self.table
-        for row in self.view.knob_rows():
-            row = (row[0], row[1], row[2][:SCHEDULE_WIDTH], row[3], row[4])
-            old = self._rows.get(row[0])
-            if old is None:
-                table.add_row(*row, key=row[0])
-            else:
-                for key, a, b in zip(("knob", "value", "schedule", "edit", "next"), old, row):
-                    if a != b:
-                        table.update_cell(row[0], key, b)
-            self._rows[row[0]] = row
 
     def _notify_for(self, ev: dict) -> None:
         t = ev.get("type")
@@ -150,12 +100,6 @@ class TrainApp(App):
             self._describing = False
 
     # ---- actions -------------------------------------------------------------------------------
-    def _selected_knob(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
     def _command(self, command: str, done: str | None = None, **args) -> None:
         async def go():
             try:
