@@ -46,7 +46,7 @@ class TrainApp(RunApp):
         self.startup_error: str | None = None
         self._describing = False
 
-    def on_mount(self) -> None:  # after RunApp.on_mount: Textual calls the handler of each class in the MRO
+    def mounted(self) -> None:
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
 

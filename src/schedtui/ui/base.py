@@ -51,6 +51,10 @@ class RunApp(App):
         for key, label, width in COLUMNS:
             self.table.add_column(label, key=key, width=width)
         self.table.focus()
+        self.mounted()
+
+    def mounted(self) -> None:
+        """The subclass's start, once the screen is up (Textual would call a subclass's on_mount first)."""
 
     def on_resize(self) -> None:
         self.charts.refresh(layout=True)

@@ -24,10 +24,15 @@ KEYS = [
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
 
+    def __init__(self, keys: list[tuple[str, str]] = KEYS):
+        super().__init__()
+        self.keys = keys
+
     def compose(self) -> ComposeResult:
+        width = max(8, *(len(k) for k, _ in self.keys))
         with Vertical(id="help-box"):
             yield Label("[b]schedtui keys[/b]")
-            yield Static("\n".join(f"[b]{k:>8}[/b]  {what}" for k, what in KEYS), id="help-keys")
+            yield Static("\n".join(f"[b]{k:>{width}}[/b]  {what}" for k, what in self.keys), id="help-keys")
             yield Label("[grey62]escape closes[/]")
 
 

@@ -1,0 +1,73 @@
+"""`schedtui replay LOG|RUN_DIR`: review a recorded run on the main screen, read-only.
+
+Never imports torch, so it opens at once. In a terminal it runs the replay app
+(`ui.replay_app`); with no terminal (a pipe, a script) it prints a summary of the
+run: its header, status, steps, every edit and what was skipped. A file that is
+not a readable log at all (missing, empty, binary, another format, a newer
+version) is a one-line error; a damaged log shows what it can and says what it
+skipped. textual is imported only for the app.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from schedtui.commands import command_parser
+from schedtui.errors import UserError
+from schedtui.events.timeline import Timeline
+from schedtui.ui.view import event_line, fmt
+
+EPILOG = """\
+keys: left/right a step, pgup/pgdn an epoch, home/end, n/N next/previous event,
+space play/pause, +/- speed (1x, 10x, 100x), t real time or compressed, ? help, q quit.
+
+examples:
+  schedtui replay runs/cifar10-20261121-193000
+  schedtui replay runs/cifar10-20261121-193000/events.jsonl --start 1200
+  schedtui replay runs/moons-20261121-193000 --follow     a run still going, like tail -f
+"""
+
+
+def build_parser():
+    p = command_parser("replay", "Review a recorded run on the same screen, read-only: a timeline cursor, playback, every edit.", EPILOG)
+    p.add_argument("log", metavar="LOG", help="a run's events.jsonl, or its run directory")
+    p.add_argument("--follow", action="store_true", help="keep reading a log that is still being written (like tail -f)")
+    p.add_argument("--start", type=int, metavar="STEP", help="open with the cursor at this step (default: the end)")
+    p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10)")
+    return p
+
+
+def summary(tl: Timeline) -> list[str]:
+    """The run in a few lines, for a replay without a terminal."""
+    h = tl.header
+    end = next((ev for ev in reversed(tl.events) if ev.get("type") == "end"), None)
+    status = end.get("status") if end else "no end event (still running, or killed)"
+    lines = [f"run {h.get('run_id')} ({h.get('preset')}) on {h.get('device')}: {status} at step {tl.last_step}"
+             f" of {tl.total_steps if tl.total_steps is not None else '?'}"]
+    evals = [ev for ev in tl.events if ev.get("type") == "eval" and ev.get("model", "raw") == "raw"]
+    if evals:
+        lines.append(f"last validation: loss {fmt(evals[-1].get('loss'))}, acc {fmt(evals[-1].get('acc'), '.2%')}")
+    for ev in tl.events:
+        if ev.get("type") not in ("eval", "epoch"):
+            line = event_line(ev)
+            if line is not None:
+                lines.append(line[1])
+    lines += [f"skipped: {w}" for w in tl.warnings]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if not 0.5 <= args.refresh_hz <= 60:
+        raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
+    if args.start is not None and args.start < 0:
+        raise UserError(f"--start: {args.start} must be >= 0")
+    tl = Timeline(args.log)
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        tl.load()
+        print("\n".join(summary(tl)))
+        return 0
+    from schedtui.ui.replay_app import ReplayApp
+
+    ReplayApp(tl, follow=args.follow, refresh_hz=args.refresh_hz, start=args.start).run()
+    return 0

@@ -1,0 +1,324 @@
+"""A recorded run indexed for review: per-step data downsampled, everything else kept, any step on demand.
+
+`Timeline(path)` checks the header at once (a file that is not a log is a one-line
+`LogError`); `load()` reads what has been written so far and can be called again
+to pick up what a live run appended since (`replay --follow`). Memory is bounded
+by `capacity`: step events are folded into at most that many buckets (the mean
+loss, the first step's knob values and time); when the run outgrows them, buckets
+merge in pairs. Non-step events (edits, evaluations, epochs, pauses, ...) are all
+kept: a run has few. `step_event(k)` reads step k's own line back from the file
+(a sparse index of chunk offsets, so a lookup reads at most a chunk).
+
+Threads: `load` may run on a worker thread while another reads; it holds `lock`
+while it changes anything, and a reader that needs a consistent picture (several
+questions in a row) holds it too.
+
+Speed: the logs this project writes are compact JSON with a fixed key order
+(`{"seq":N,"type":"step","step":K,...,"loss":L,"knobs":{...}`), so a chunk whose
+lines all look as expected is taken in bulk with a few regular-expression scans
+(about 1 s for a million steps on a slow core); any chunk that does not (a
+garbage line, a `seq` gap, another writer's formatting, an older version) is read
+line by line, with a warning for each line it skips. Pure Python, stdlib only; no
+torch, textual or rich.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from bisect import bisect_right
+from pathlib import Path
+
+from schedtui.events.format import VERSION, LogError, upgrade
+from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_log_path
+
+CHUNK = 1 << 20
+# a step line, to its end: a line cut short in the middle of a log (two closing braces gone) is left to the careful path
+_LOSS = re.compile(rb'"type":"step","step":\d+,"time":[^,]*,"epoch":\d+,"loss":([^,]*),"knobs":\{[^\n]*\}[^\n]*\}\n')
+_OTHER = re.compile(rb'"type":"(?!step")')
+_SEQ = re.compile(rb'\{"seq":(\d+),')
+_TIME = re.compile(rb'"time":([^,]*),')
+_STEP_AT = b'"type":"step","step":%d,'
+
+
+class Timeline:
+    def __init__(self, path, capacity: int = 2048):
+        self.path = resolve_log_path(path)
+        self.capacity = max(8, capacity - capacity % 2)
+        try:
+            with open(self.path, "rb") as f:
+                first = f.readline()
+        except OSError as e:
+            raise LogError(f"{self.path}: cannot read it ({e.strerror or e})") from None
+        self.header, self.version = _check_header(self.path, first)
+        if self.version < VERSION:
+            self.header = upgrade(self.header, self.version)
+        cfg = self.header.get("config") or {}
+        spe = self.header.get("steps_per_epoch")
+        self.total_steps = spe * cfg.get("epochs", 0) if isinstance(spe, int) else None
+        self.bucket = max(1, math.ceil((self.total_steps or 0) / self.capacity))
+        self.events: list[dict] = []  # every non-step event, in file order
+        self.warnings: list[str] = []
+        self.last_step = 0
+        self.last_time = 0.0
+        self._sum: list[float] = []  # per bucket: sum and count of finite losses, first step's knobs and time
+        self._n: list[int] = []
+        self._knobs: list[dict | None] = []
+        self._time: list[float | None] = []
+        self._index: list[tuple[int, int]] = []  # (first step in a chunk, its file offset)
+        self._offset = len(first)  # where the next unread line starts
+        self._seq = self.header.get("seq", 0) if isinstance(self.header.get("seq"), int) else 0
+        self._lineno = 1
+        self._dropped = 0
+        self.size = self._offset
+        self.lock = threading.RLock()
+
+    # ---- reading ------------------------------------------------------------------------------
+    def load(self, final: bool = True, progress=None) -> bool:
+        """Read every complete line written since the last call; True when something new came.
+
+        `final` says the writer is done: a last line without a newline is then torn and
+        dropped with a warning (with `final=False` it waits for the rest)."""
+        new = False
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(0, 2)
+                self.size = f.tell()
+                f.seek(self._offset)
+                while True:
+                    data = f.read(CHUNK)
+                    if not data:
+                        break
+                    end = data.rfind(b"\n") + 1
+                    if end == 0:  # no complete line in a whole chunk: a very long line, or a torn end
+                        more = f.read()
+                        data += more
+                        end = data.rfind(b"\n") + 1
+                        if end == 0:
+                            if final:
+                                with self.lock:
+                                    self._torn(data)
+                            break
+                    with self.lock:
+                        self._chunk(data[:end], self._offset)
+                        self._offset += end
+                    new = True
+                    f.seek(self._offset)
+                    if progress is not None:
+                        progress(self._offset / max(self.size, 1))
+                    if end < len(data) and len(data) < CHUNK:  # the rest is a partial last line
+                        if final:
+                            with self.lock:
+                                self._torn(data[end:])
+                        break
+        except OSError as e:
+            raise LogError(f"{self.path}: cannot read it ({e.strerror or e})") from None
+        return new
+
+    def _torn(self, rest: bytes) -> None:
+        ev, _ = _parse(rest)
+        if ev is not None and isinstance(ev.get("seq"), int):
+            self._add_lines([rest], self._offset)  # complete JSON, just no newline
+            self._offset += len(rest)
+        elif rest.strip():
+            self._warn(f"line {self._lineno + 1}: torn last line dropped (the run was still writing, or crashed)")
+            self._offset += len(rest)
+
+    def _chunk(self, data: bytes, offset: int) -> None:
+        if self.version == VERSION and self._bulk(data, offset):
+            return
+        self._add_lines(data.split(b"\n")[:-1], offset)
+
+    def _bulk(self, data: bytes, offset: int) -> bool:
+        """Take a chunk of well-formed lines in bulk; False (nothing taken) when it needs a closer look."""
+        n_lines = data.count(b"\n")
+        losses = _LOSS.findall(data)
+        others = [m.start() for m in _OTHER.finditer(data)]
+        if len(losses) + len(others) != n_lines:
+            return False
+        m_first, m_last = _SEQ.match(data), _SEQ.match(data, data.rfind(b"\n", 0, len(data) - 1) + 1)
+        if not m_first or not m_last or int(m_first[1]) != self._seq + 1 or int(m_last[1]) - self._seq != n_lines:
+            return False
+        others_parsed = []
+        for pos in others:
+            start = data.rfind(b"\n", 0, pos) + 1
+            ev, _ = _parse(data[start:data.find(b"\n", pos)])
+            if ev is None or not isinstance(ev.get("step"), int):
+                return False
+            others_parsed.append(ev)
+        if losses:
+            try:
+                values = [float(x) for x in losses]
+            except ValueError:  # null, a string, true: the careful path leaves it out of the mean
+                return False
+            first = data.find(b'"type":"step","step":')
+            last = data.rfind(b'"type":"step","step":')
+            s0 = int(data[first + 21:data.find(b",", first + 21)])
+            s1 = int(data[last + 21:data.find(b",", last + 21)])
+            if s1 - s0 + 1 != len(losses) or (self.last_step and s0 != self.last_step + 1):
+                return False
+            self._index.append((s0, offset))
+            self._add_losses(s0, values, data)
+        for ev in others_parsed:
+            self._add_other(ev)
+        self._seq += n_lines
+        self._lineno += n_lines
+        return True
+
+    def _add_losses(self, s0: int, losses: list[float], data: bytes) -> None:
+        s1 = s0 + len(losses) - 1
+        while s1 > self.bucket * self.capacity:
+            self._merge()
+        b = self.bucket
+        j0, j1 = (s0 - 1) // b, (s1 - 1) // b
+        self._grow(j1)
+        for j in range(j0, j1 + 1):
+            lo, hi = max(j * b + 1, s0), min((j + 1) * b, s1)
+            part = losses[lo - s0:hi - s0 + 1]
+            try:
+                total = math.fsum(part)
+            except (ValueError, OverflowError):  # inf + -inf
+                total = math.nan
+            if not math.isfinite(total):
+                part = [x for x in part if math.isfinite(x)]
+                total = math.fsum(part)
+            self._sum[j] += total
+            self._n[j] += len(part)
+            if self._knobs[j] is None:
+                pos = data.find(_STEP_AT % lo)
+                start = data.rfind(b"\n", 0, pos) + 1
+                ev = json.loads(data[start:data.find(b"\n", pos)])
+                self._knobs[j], self._time[j] = ev.get("knobs") or {}, ev.get("time")
+        self.last_step = s1
+        pos = data.rfind(_STEP_AT % s1)
+        m = _TIME.search(data, pos)
+        self.last_time = float(m[1]) if m else self.last_time
+
+    def _add_lines(self, lines: list[bytes], offset: int) -> None:
+        """The careful path: one line at a time, skipping (with a warning) what is not an event."""
+        for raw in lines:
+            self._lineno += 1
+            line_offset = offset
+            offset += len(raw) + 1
+            ev, why = _parse(raw)
+            if ev is not None and self.version < VERSION:
+                ev = upgrade(ev, self.version)
+            if ev is not None:
+                if not isinstance(ev.get("seq"), int) or isinstance(ev.get("seq"), bool):
+                    ev, why = None, "no integer seq"
+                elif not isinstance(ev.get("type"), str):
+                    ev, why = None, "no type"
+            if ev is None:
+                self._warn(f"line {self._lineno}: skipped, not a valid event ({why})")
+                continue
+            seq = ev["seq"]
+            if seq > self._seq + 1:
+                n = seq - self._seq - 1
+                self._warn(f"seq jumps from {self._seq} to {seq} at line {self._lineno}: {n} event{'s' if n != 1 else ''} missing")
+            elif seq <= self._seq:
+                self._warn(f"seq goes from {self._seq} to {seq} at line {self._lineno}: not increasing")
+            self._seq = seq
+            step = ev.get("step")
+            if not isinstance(step, int) or isinstance(step, bool):
+                self._warn(f"line {self._lineno}: skipped, no integer step")
+                continue
+            if ev["type"] == "step":
+                self._add_step(ev, line_offset)
+            else:
+                self._add_other(ev)
+
+    def _add_step(self, ev: dict, offset: int) -> None:
+        s = ev["step"]
+        if s <= self.last_step and self._n:
+            self._warn(f"line {self._lineno}: step {s} again after step {self.last_step} (kept the first)")
+            return
+        if not self._index or s >= self._index[-1][0] + 4096:
+            self._index.append((s, offset))
+        while s > self.bucket * self.capacity:
+            self._merge()
+        j = max(s - 1, 0) // self.bucket
+        self._grow(j)
+        loss = ev.get("loss")
+        if isinstance(loss, (int, float)) and math.isfinite(loss):
+            self._sum[j] += loss
+            self._n[j] += 1
+        if self._knobs[j] is None:
+            self._knobs[j], self._time[j] = ev.get("knobs") or {}, ev.get("time")
+        self.last_step, self.last_time = s, ev.get("time", self.last_time)
+
+    def _add_other(self, ev: dict) -> None:
+        self.events.append(ev)
+        if isinstance(ev.get("time"), (int, float)):
+            self.last_time = max(self.last_time, ev["time"])
+
+    def _grow(self, j: int) -> None:
+        while len(self._sum) <= j:
+            self._sum.append(0.0)
+            self._n.append(0)
+            self._knobs.append(None)
+            self._time.append(None)
+
+    def _merge(self) -> None:
+        """Twice the steps per bucket: neighbours merge, so memory stays within `capacity` buckets."""
+        if len(self._sum) % 2:
+            self._grow(len(self._sum))  # an even number of buckets
+        self._sum = [a + b for a, b in zip(self._sum[::2], self._sum[1::2])]
+        self._n = [a + b for a, b in zip(self._n[::2], self._n[1::2])]
+        self._knobs = [a if a is not None else b for a, b in zip(self._knobs[::2], self._knobs[1::2])]
+        self._time = [a if a is not None else b for a, b in zip(self._time[::2], self._time[1::2])]
+        self.bucket *= 2
+
+    def _warn(self, msg: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(msg)
+        else:
+            self._dropped += 1
+
+    # ---- questions ----------------------------------------------------------------------------
+    def buckets(self, upto: int) -> list[tuple[int, float | None, dict, float | None]]:
+        """(first step, mean loss, knob values at that step, time) per bucket that starts at or before `upto`."""
+        out = []
+        b = self.bucket
+        for j in range(min(len(self._sum), (max(upto, 1) - 1) // b + 1)):
+            if self._knobs[j] is None:
+                continue
+            mean = self._sum[j] / self._n[j] if self._n[j] else None
+            out.append((j * b + 1, mean, self._knobs[j], self._time[j]))
+        return out
+
+    def step_at_time(self, t: float) -> int:
+        """The last step reached `t` seconds into the run (from the buckets' times)."""
+        best = 0
+        for j, tj in enumerate(self._time):
+            if tj is not None and tj <= t:
+                best = j * self.bucket + 1
+        return best
+
+    def step_event(self, step: int) -> dict | None:
+        """Step `step`'s own event, read back from the file (None if the log has no such step)."""
+        if not self._index or step < 1:
+            return None
+        i = bisect_right(self._index, (step, math.inf)) - 1
+        if i < 0:
+            return None
+        offset = self._index[i][1]
+        end = self._index[i + 1][1] if i + 1 < len(self._index) else self._offset
+        needle = _STEP_AT % step
+        with open(self.path, "rb") as f:
+            f.seek(offset)
+            data = f.read(end - offset)
+        pos = data.find(needle)
+        if pos >= 0:
+            ev, _ = _parse(data[data.rfind(b"\n", 0, pos) + 1:data.find(b"\n", pos)])
+            return ev
+        for raw in data.split(b"\n"):  # written with other spacing: look at each line
+            ev, _ = _parse(raw)
+            if ev is not None and ev.get("type") == "step" and ev.get("step") == step:
+                return ev
+        return None
+
+    @property
+    def dropped_warnings(self) -> int:
+        return self._dropped

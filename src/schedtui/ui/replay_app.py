@@ -1,0 +1,228 @@
+"""`schedtui replay`: the main screen in review mode, read-only, with a timeline cursor and playback.
+
+The log is indexed on a worker thread (`events.timeline`), so the screen is up at
+once and fills in as it loads; with `follow` the file is read again every half
+second and a cursor at the end stays at the end (`tail -f`). The cursor moves a
+step (left/right), an epoch (page keys), to either end (home/end) or to the next
+or previous notable event (n/N); space plays from the cursor at 1x, 10x or 100x
+(+/-), in the run's own time or compressed (t: one epoch a second at 1x). Every
+widget shows the run as it stood at the cursor (`ReviewView`). Textual and rich
+only; never imports torch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Iterable
+
+from rich.text import Text
+from textual.app import SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from schedtui.ui.base import RunApp
+from schedtui.ui.review import ReviewView
+from schedtui.ui.screens import HelpScreen
+from schedtui.ui.widgets import StatusBar, clock
+
+SPEEDS = (1, 10, 100)
+FOLLOW_PERIOD_S = 0.5
+KEYS = [
+    ("left/right", "one step back / forward"),
+    ("pgup/pgdn", "one epoch back / forward"),
+    ("home/end", "the start / the end of the run"),
+    ("n / N", "next / previous event (edit, pause, checkpoint, warning, ...)"),
+    ("space", "play / pause from the cursor"),
+    ("+ / -", "faster / slower: 1x, 10x, 100x"),
+    ("t", "play in the run's own time, or compressed (one epoch a second at 1x)"),
+    ("up/down", "select a knob in the table"),
+    ("?", "this help"),
+    ("q", "quit"),
+]
+
+
+class ReviewBar(StatusBar):
+    """The status line of a replay: the run, REVIEW, the cursor, playback, and what happened here."""
+
+    def render(self) -> Text:
+        app, v = self.app, self.view
+        st = v.state
+        t = Text()
+        t.append(f"{st.preset} ", style="bold")
+        t.append(f"{st.device} ")
+        t.append(" REVIEW ", style="reverse bold cyan")
+        if app.loading is not None:
+            t.append(f" loading {app.loading:.0%}")
+        total = v.last_step
+        t.append(f" step {v.cursor}/{total}  ep {min(st.epoch + 1, st.epochs) if total else 0}/{st.epochs}  {clock(st.elapsed_s)}")
+        mode = "real" if app.real_time else "fast"
+        t.append(f"  {'▶' if app.playing else '⏸'} {SPEEDS[app.speed]}x {mode}")
+        if app.follow:
+            t.append("  following", style="green")
+        skipped = len(v.timeline.warnings) + v.timeline.dropped_warnings
+        if skipped:
+            t.append(f"  {skipped} log problem{'s' if skipped != 1 else ''} skipped", style="yellow")
+        if v.at_cursor:
+            t.append("  here: " + ", ".join(sorted({ev["type"] for ev in v.at_cursor})), style="bold yellow")
+        return t
+
+
+class ReplayApp(RunApp):
+    STATUS_BAR = ReviewBar
+    BINDINGS = [
+        Binding("left", "move(-1)", "Step", show=False, priority=True),
+        Binding("right", "move(1)", "Step", priority=True, key_display="←/→"),
+        Binding("pageup", "epoch(-1)", "Epoch", show=False, priority=True),
+        Binding("pagedown", "epoch(1)", "Epoch", priority=True, key_display="pg"),
+        Binding("home", "jump('start')", "Start", show=False, priority=True),
+        Binding("end", "jump('end')", "End", show=False, priority=True),
+        Binding("n", "event(1)", "Next event"),
+        Binding("N", "event(-1)", "Prev event", show=False),
+        Binding("space", "play", "Play"),
+        Binding("plus,equals_sign", "speed(1)", "Faster", key_display="+"),
+        Binding("minus", "speed(-1)", "Slower", key_display="-"),
+        Binding("t", "time_mode", "Time"),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, timeline, follow: bool = False, refresh_hz: float = 10.0, start: int | None = None):
+        super().__init__(ReviewView(timeline), refresh_hz)
+        self.timeline = timeline
+        self.follow = follow
+        self.playing = False
+        self.speed = 0
+        self.real_time = False
+        self.loading: float | None = 0.0
+        self._start = start
+        self._pos = 0.0  # the cursor as a float while playing
+        self._last_tick = time.monotonic()
+        self._reading = False
+        self._warned = 0
+        self._previous_end = 0
+        self._t: float | None = None  # run time at the cursor while playing in real time
+
+    def mounted(self) -> None:
+        self.sub_title = str(self.timeline.path)
+        self.view.set_cursor(0)
+        self._show()
+        self._read(first=True)
+        self.set_interval(1.0 / self.refresh_hz, self.tick)
+        if self.follow:
+            self.set_interval(FOLLOW_PERIOD_S, self._read)
+
+    # ---- reading the log ------------------------------------------------------------------------
+    def _read(self, first: bool = False) -> None:
+        if self._reading:
+            return
+        self._reading = True
+        self.run_worker(lambda: self._load(first), thread=True, group="load", exit_on_error=False)
+
+    def _load(self, first: bool) -> None:
+        def progress(frac: float) -> None:
+            self.loading = frac
+
+        try:
+            new = self.timeline.load(final=not self.follow, progress=progress if first else None)
+        finally:
+            self._reading = False
+        if first or new:
+            self.call_from_thread(self._loaded, first)
+
+    def _loaded(self, first: bool) -> None:
+        self.loading = None
+        if first:  # open at the end, where the whole run is in view, unless told otherwise
+            self._goto(self.view.last_step if self._start is None else self._start)
+        elif self.view.cursor >= self._previous_end and not self.playing:  # following the end, like tail -f
+            self._goto(self.view.last_step)
+        else:
+            self._goto(self._pos)
+        self._previous_end = self.view.last_step
+        warnings = self.timeline.warnings
+        if len(warnings) > self._warned:
+            new = warnings[self._warned:]
+            self._warned = len(warnings)
+            more = f"\n... and {len(new) - 3} more" if len(new) > 3 else ""
+            self.notify("skipped in the log:\n" + "\n".join(new[:3]) + more, severity="warning", timeout=20)
+
+    # ---- the cursor -----------------------------------------------------------------------------
+    def _goto(self, step: float, t: float | None = None) -> None:
+        self._t = t
+        self._pos = max(0.0, min(float(step), float(self.view.last_step)))
+        self.view.set_cursor(int(self._pos))
+        self._show()
+
+    def _show(self) -> None:
+        self._redraw_charts()
+        self.event_log.lines = deque(self.view.lines, maxlen=self.event_log.lines.maxlen)
+        self.event_log.refresh()
+        self._update_table()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        dt, self._last_tick = now - self._last_tick, now
+        if self.loading is not None:
+            self.status_bar.refresh()
+        if not self.playing:
+            return
+        speed = SPEEDS[self.speed]
+        t = None
+        if self.real_time:
+            t = (self.view.time_at(int(self._pos)) if self._t is None else self._t) + dt * speed
+            pos = self.view.step_at(t)
+        else:
+            pos = self._pos + dt * speed * (self.view.state.steps_per_epoch or 1)
+        if pos >= self.view.last_step and not self.follow:
+            self.playing = False
+        self._goto(pos, t)
+
+    # ---- actions ----------------------------------------------------------------------------------
+    def action_move(self, steps: int) -> None:
+        self.playing = False
+        self._goto(self.view.cursor + steps)
+
+    def action_epoch(self, direction: int) -> None:
+        self.playing = False
+        self._goto(self.view.cursor + direction * (self.view.state.steps_per_epoch or 1))
+
+    def action_jump(self, where: str) -> None:
+        self.playing = False
+        self._goto(0 if where == "start" else self.view.last_step)
+
+    def action_event(self, direction: int) -> None:
+        self.playing = False
+        step = self.view.next_event(self.view.cursor, forward=direction > 0)
+        if step is None:
+            self.notify("no later event" if direction > 0 else "no earlier event", timeout=3)
+            return
+        self._goto(step)
+
+    def action_play(self) -> None:
+        if not self.playing and self.view.cursor >= self.view.last_step and not self.follow:
+            self._goto(0)  # at the end: play from the start
+        self.playing = not self.playing
+        self._last_tick = time.monotonic()
+        self.status_bar.refresh()
+
+    def action_speed(self, direction: int) -> None:
+        self.speed = max(0, min(len(SPEEDS) - 1, self.speed + direction))
+        self.status_bar.refresh()
+
+    def action_time_mode(self) -> None:
+        self.real_time = not self.real_time
+        self.notify("playing in the run's own time" if self.real_time else "playing compressed: one epoch a second at 1x", timeout=3)
+        self.status_bar.refresh()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(KEYS))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Play / pause", "Play the run from the cursor, or stop playing", self.action_play)
+        yield SystemCommand("Next event", "Move the cursor to the next edit, pause, checkpoint or warning", lambda: self.action_event(1))
+        yield SystemCommand("Previous event", "Move the cursor to the previous event", lambda: self.action_event(-1))
+        yield SystemCommand("Start of the run", "Move the cursor to step 0", lambda: self.action_jump("start"))
+        yield SystemCommand("End of the run", "Move the cursor to the last step", lambda: self.action_jump("end"))
+        yield SystemCommand("Real time / compressed", "Play in the run's own time, or one epoch a second", self.action_time_mode)
+        yield SystemCommand("Keys", "Every key replay answers to", self.action_help)
+        yield from super().get_system_commands(screen)
