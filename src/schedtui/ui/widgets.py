@@ -64,6 +64,9 @@ class StatusBar(Widget):
         t.append(f"  {fmt(sps, '.0f') if sps is not None else '-'}/s  {clock(st.elapsed_s)}")
         if st.status == "running":
             t.append(f"  ETA {clock(st.eta_s)}")
+        source = (v.header or {}).get("source")
+        if source:
+            t.append(f"  rerun of {source.get('run_id')}", style="cyan")
         return t
 
 
