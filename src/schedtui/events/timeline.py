@@ -36,7 +36,7 @@ from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_
 
 CHUNK = 1 << 20
 # a step line, to its end: a line cut short in the middle of a log (two closing braces gone) is left to the careful path
-_LOSS = re.compile(rb'"type":"step","step":\d+,"time":[^,]*,"epoch":\d+,"loss":([^,]*),"knobs":\{[^\n]*\}[^\n]*\}\n')
+_LOSS = re.compile(rb'"type":"step","step":\d+,"time":[^,]*,"epoch":\d+,"loss":([^,]*),"knobs":\{.*\}.*\}\n')
 _OTHER = re.compile(rb'"type":"(?!step")')
 _SEQ = re.compile(rb'\{"seq":(\d+),')
 _TIME = re.compile(rb'"time":([^,]*),')
@@ -174,6 +174,7 @@ class Timeline:
         b = self.bucket
         j0, j1 = (s0 - 1) // b, (s1 - 1) // b
         self._grow(j1)
+        hint = 0  # the buckets' first lines come in file order: each search starts where the last one ended
         for j in range(j0, j1 + 1):
             lo, hi = max(j * b + 1, s0), min((j + 1) * b, s1)
             part = losses[lo - s0:hi - s0 + 1]
@@ -187,9 +188,10 @@ class Timeline:
             self._sum[j] += total
             self._n[j] += len(part)
             if self._knobs[j] is None:
-                pos = data.find(_STEP_AT % lo)
+                pos = data.find(_STEP_AT % lo, hint)
                 start = data.rfind(b"\n", 0, pos) + 1
-                ev = json.loads(data[start:data.find(b"\n", pos)])
+                hint = data.find(b"\n", pos)
+                ev = json.loads(data[start:hint])
                 self._knobs[j], self._time[j] = ev.get("knobs") or {}, ev.get("time")
         self.last_step = s1
         pos = data.rfind(_STEP_AT % s1)
