@@ -1,11 +1,15 @@
 """Snapshots of the main screen, fed scripted events (deterministic: no clock, no training)."""
 
+import json
 import math
 
 import pytest
 
+from schedtui.events.timeline import Timeline
 from schedtui.ui.app import TrainApp
+from schedtui.ui.replay_app import ReplayApp
 from schedtui.ui.source import LogSource
+from ui_helpers import until
 
 SPE, EPOCHS = 20, 10
 
@@ -57,3 +61,17 @@ def test_edit_marks_and_states_from_scripted_events():
     assert app.view.state.status == "paused" and app.view.state.step == 120
     assert app.view.charts["dropout"].points()[1].count(True) == 1
     assert [line for _, line in app.view.take_lines() if "dropout" in line] == ["    69 dropout 0.3→0.05 set"]
+
+
+def test_replay_screen(snap_compare, tmp_path):
+    """Replay of the same scripted run, cursor moved back to the edit with `n` from the start."""
+    source = scripted_source()
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(ev, separators=(",", ":")) + "\n" for ev in source.poll()))
+
+    async def to_the_edit(pilot):
+        await until(pilot, lambda: pilot.app.loading is None, what="loaded")
+        await pilot.press("home", "n", "right")
+        await pilot.pause(0.3)
+
+    assert snap_compare(ReplayApp(Timeline(path)), terminal_size=(100, 30), run_before=to_the_edit)

@@ -57,7 +57,7 @@ class ReviewBar(StatusBar):
         total = v.last_step
         t.append(f" step {v.cursor}/{total}  ep {min(st.epoch + 1, st.epochs) if total else 0}/{st.epochs}  {clock(st.elapsed_s)}")
         mode = "real" if app.real_time else "fast"
-        t.append(f"  {'▶' if app.playing else '⏸'} {SPEEDS[app.speed]}x {mode}")
+        t.append(f"  {'▶' if app.playing else '■'} {SPEEDS[app.speed]}x {mode}")
         if app.follow:
             t.append("  following", style="green")
         skipped = len(v.timeline.warnings) + v.timeline.dropped_warnings
@@ -80,9 +80,9 @@ class ReplayApp(RunApp):
         Binding("n", "event(1)", "Next event"),
         Binding("N", "event(-1)", "Prev event", show=False),
         Binding("space", "play", "Play"),
-        Binding("plus,equals_sign", "speed(1)", "Faster", key_display="+"),
-        Binding("minus", "speed(-1)", "Slower", key_display="-"),
-        Binding("t", "time_mode", "Time"),
+        Binding("plus,equals_sign", "speed(1)", "Speed", key_display="+/-"),
+        Binding("minus", "speed(-1)", "Slower", show=False),
+        Binding("t", "time_mode", "Time", show=False),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]

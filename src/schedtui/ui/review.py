@@ -106,14 +106,21 @@ class ReviewView:
         self.state = st
 
     def _charts(self, events, buckets, bucket: int, here: dict | None) -> None:
-        edit_steps = sorted(ev["step"] for ev in events if ev.get("type") == "edit")
-        marks = []
-        for s0, *_ in buckets:  # a bucket is marked when an edit applied to one of its updates
-            i = bisect.bisect_left(edit_steps, s0 - 1)
-            marks.append(i < len(edit_steps) and edit_steps[i] < s0 - 1 + bucket)
-        loss = Points([b[1] for b in buckets if b[1] is not None], [m for b, m in zip(buckets, marks) if b[1] is not None])
-        loss.last = here.get("loss") if here else None
-        charts = {"loss": loss}
+        edits = [ev for ev in events if ev.get("type") == "edit"]
+
+        def marks(knob: str | None) -> list[bool]:
+            """Buckets holding an update that an edit (of `knob`, or of any knob) applied to first."""
+            steps = sorted(ev["step"] + 1 for ev in edits if knob is None or ev["knob"] == knob)
+            out = []
+            for s0, *_ in buckets:
+                i = bisect.bisect_left(steps, s0)
+                out.append(i < len(steps) and steps[i] < s0 + bucket)
+            return out
+
+        def points(values: list, marked: list[bool], last) -> Points:
+            return Points([v for v in values if v is not None], [m for v, m in zip(values, marked) if v is not None], last)
+
+        charts = {"loss": points([b[1] for b in buckets], marks(None), here.get("loss") if here else None)}
         evals = [ev for ev in events if ev.get("type") == "eval" and ev.get("model", "raw") == "raw"]
         for name, key in (("val loss", "loss"), ("val acc", "acc")):
             vals = [ev[key] for ev in evals if isinstance(ev.get(key), (int, float))]
@@ -122,11 +129,10 @@ class ReviewView:
         for k in list(knobs_here) + [k for b in buckets[:1] for k in b[2]]:
             if k not in self.knob_order:
                 self.knob_order.append(k)
-        edited = {ev["knob"] for ev in events if ev.get("type") == "edit"}
+        edited = {ev["knob"] for ev in edits}
         for k in self.knob_order:
-            vals = [b[2].get(k) for b in buckets]
-            pts = Points([v for v in vals if v is not None], [m for v, m in zip(vals, marks) if v is not None], knobs_here.get(k))
-            charts[k] = pts
+            pts = charts[k] = points([b[2].get(k) for b in buckets], marks(k) if k in edited else [False] * len(buckets),
+                                     knobs_here.get(k))
             if k in edited or (pts.values and min(pts.values) != max(pts.values)):
                 self.scheduled.add(k)
         self.charts = charts
