@@ -133,6 +133,7 @@ ENGINE = {
     "read_every": F(int, 0, lo=0),
     "eval_every": F(int, 1, lo=1),
     "threads": F(int, 0, lo=0),
+    "checkpoint_every": F(int, 0, lo=0),  # epochs between automatic checkpoints; 0 = only on demand and at stop
 }
 
 SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine", "edits")
