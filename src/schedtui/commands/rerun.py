@@ -1,8 +1,9 @@
 """`schedtui rerun LOG`: re-execute a recorded run, applying its edits at the exact steps they applied.
 
 The new run starts from the header's config and seed (the device the source ran
-on, unless `--device`), with the source's edits as the config's `[[edits]]` and
-its manual validations, in the order it applied them. It is pause-free (the
+on, unless `--device`), with the source's edits as the config's `[[edits]]`, and
+its manual validations and SWA starts, stops and update_bn, in the order it
+applied them. It is pause-free (the
 source's pauses change no value; a non-finite loss warns instead of pausing) and
 ends where the source ended early (stopped, interrupted, or a log that stops
 without an `end`). `--until STEP` ends it there headless, or pauses it there in
@@ -52,11 +53,13 @@ def plan_rerun(log, until: int | None, pause_at_until: bool):
     cfg["edits"] = logged_edits(log.events)
     plan = []
     for ev in log.events:
-        if ev["type"] == "edit":
+        if ev["type"] == "edit" and ev.get("by") != "swa":  # starting SWA applies the lr's SWA phase again
             edit = planned_edit(ev)
             plan.append((edit.pop("step"), "edit", edit))
         elif ev["type"] == "eval" and ev.get("reason") == "manual":
             plan.append((ev["step"], "validate", {}))
+        elif ev["type"] == "swa" and ev.get("op") in ("start", "stop", "update_bn"):
+            plan.append((ev["step"], "swa", {"op": ev["op"]}))
     notes = []
     end = next((ev for ev in reversed(log.events) if ev["type"] == "end"), None)
     steps = [ev["step"] for ev in log.events if ev["type"] == "step"]

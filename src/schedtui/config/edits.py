@@ -65,5 +65,6 @@ def planned_edit(ev: dict) -> dict:
 
 
 def logged_edits(events) -> list[dict]:
-    """Every edit a run applied (planned or live), in the order it applied them."""
-    return [planned_edit(ev) for ev in events if ev.get("type") == "edit"]
+    """Every edit a run applied (planned or live), in the order it applied them; not the lr's SWA phase,
+    which starting SWA applies again."""
+    return [planned_edit(ev) for ev in events if ev.get("type") == "edit" and ev.get("by") != "swa"]

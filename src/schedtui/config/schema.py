@@ -98,6 +98,7 @@ MODEL = {
         "hidden": F(list, [64, 64], item=int, lo=1),
         "dropout": F(float, 0.1, **PROB),
         "activation": F(str, "relu", choices=("relu", "gelu", "tanh")),
+        "batchnorm": F(bool, False),  # BatchNorm1d after each hidden Linear (then bn_momentum is a knob)
     },
     "resnet9": {
         "width": F(int, 64, lo=4),
@@ -136,7 +137,31 @@ ENGINE = {
     "checkpoint_every": F(int, 0, lo=0),  # epochs between automatic checkpoints; 0 = only on demand and at stop
 }
 
-SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine", "edits")
+SWA = {  # [swa]: stochastic weight averaging; without `start`, only on demand (the w key)
+    "start": F(float, lo=0.0, optional=True),  # an epoch (>= 1, fractions allowed) or a fraction of the run (< 1)
+    "swa_lr": F(float, lo=0.0, lo_open=True, optional=True),  # default: the lr when SWA starts, held
+    "anneal_epochs": F(int, 10, lo=0),  # torch.optim.swa_utils.SWALR's defaults
+    "anneal_strategy": F(str, "cos", choices=("cos", "linear")),
+    "update_every": F(int, 1, lo=1),
+    "update_unit": F(str, "epoch", choices=("epoch", "step")),
+}
+EMA = {  # [ema]: an exponential moving average of the weights, updated after every optimizer step
+    "decay": F(float, 0.999, lo=0.0, hi=1.0, hi_open=True),  # a knob: schedule or edit it as ema_decay
+}
+EARLY_STOPPING = {  # [early_stopping]: stop when `metric` has not improved by min_delta for `patience` evaluations
+    "patience": F(int, 5, lo=0),  # a knob: edit it while the run goes
+    "min_delta": F(float, 0.0, lo=0.0),
+    "metric": F(str, "val_loss", choices=("val_loss", "val_acc", "train_loss")),
+    "restore_best": F(bool, True),
+}
+OPTIONAL_SECTIONS = {"swa": SWA, "ema": EMA, "early_stopping": EARLY_STOPPING}
+
+SECTIONS = ("data", "model", "optimizer", "loss", "schedules", "engine", "edits", *OPTIONAL_SECTIONS)
+
+
+def section_defaults(name: str) -> dict:
+    """An optional section's values when a preset does not give it (e.g. SWA started on demand)."""
+    return _fields(name, {}, OPTIONAL_SECTIONS[name])
 
 
 def _fields(prefix: str, table, fields: dict, skip=()) -> dict:
@@ -196,6 +221,9 @@ def validate(cfg: dict) -> dict:
         raise UserError("schedules: expected tables, e.g. [schedules.lr] kind = \"OneCycleLR\"")
     out["schedules"] = {k: dict(v) for k, v in scheds.items()}
     out["engine"] = _fields("engine", cfg.get("engine", {}), ENGINE)
+    for name, fields in OPTIONAL_SECTIONS.items():  # present only when the preset has the section
+        if name in cfg:
+            out[name] = _fields(name, cfg[name], fields)
     from schedtui.config.edits import validate_edits  # it builds on F, defined here
 
     out["edits"] = validate_edits(cfg.get("edits", []))

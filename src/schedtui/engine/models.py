@@ -15,11 +15,11 @@ from schedtui.errors import UserError
 _ACT = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
 
 
-def mlp(in_features: int, n_out: int, hidden: list[int], dropout: float, activation: str) -> nn.Sequential:
+def mlp(in_features: int, n_out: int, hidden: list[int], dropout: float, activation: str, batchnorm: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
     for h in hidden:
-        layers += [nn.Linear(width, h), _ACT[activation](), nn.Dropout(dropout)]
+        layers += [nn.Linear(width, h)] + ([nn.BatchNorm1d(h)] if batchnorm else []) + [_ACT[activation](), nn.Dropout(dropout)]
         width = h
     layers.append(nn.Linear(width, n_out))
     return nn.Sequential(*layers)
@@ -78,7 +78,7 @@ def build_model(cfg: dict, input_shape: tuple, n_classes: int) -> nn.Module:
         n_in = 1
         for d in input_shape:
             n_in *= d
-        return mlp(n_in, n_classes, cfg["hidden"], cfg["dropout"], cfg["activation"])
+        return mlp(n_in, n_classes, cfg["hidden"], cfg["dropout"], cfg["activation"], cfg.get("batchnorm", False))
     if kind == "resnet9":
         if tuple(input_shape)[0] != 3:
             raise UserError(f"model resnet9 needs 3-channel images, the data has shape {tuple(input_shape)}")

@@ -33,6 +33,10 @@ class RunState:
     error: str | None = None
     pause_reason: str | None = None
     end: dict | None = None
+    swa: bool = False  # SWA is averaging
+    swa_started: int | None = None  # the step it last started at
+    evals: dict = field(default_factory=dict)  # model (raw, swa, ema) -> its last evaluation
+    early_stop: dict | None = None
     _mark: tuple = field(default=(0.0, 0), repr=False)  # (time, step) the ETA's rate counts from
 
     @classmethod
@@ -54,6 +58,9 @@ class RunState:
             if self.total_steps and self.step > s0 and self.elapsed_s > t0:
                 self.eta_s = (self.elapsed_s - t0) / (self.step - s0) * (self.total_steps - self.step)
         elif t == "eval":
+            self.evals[ev.get("model", "raw")] = ev
+            if ev.get("model", "raw") != "raw":
+                return
             self.last_eval = ev
             if ev.get("acc") is not None and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
                 self.best_val_acc = ev["acc"]
@@ -70,5 +77,12 @@ class RunState:
             self.warnings.append(ev.get("message", ""))
         elif t == "error":
             self.error = ev.get("message")
+        elif t == "swa":
+            if ev.get("op") == "start":
+                self.swa, self.swa_started = True, ev.get("step")
+            elif ev.get("op") == "stop":
+                self.swa = False
+        elif t == "early_stop":
+            self.early_stop = ev
         elif t == "end":
             self.status, self.end = ev.get("status", "completed"), ev

@@ -12,7 +12,9 @@ cache, so what the run trains with is always the stepped (chainable) value.
 
 torch is imported only when such a schedule is built. Must not import textual/rich.
 `ReduceLROnPlateau` is not a function of time: it steps when a validation metric
-is observed (`observe`).
+is observed (`observe`). `SWALR` comes from `torch.optim.swa_utils` (the SWA
+phase: anneal to `swa_lr`, then hold); it has no closed form, so looking ahead
+steps it (its anneal is short).
 """
 
 from __future__ import annotations
@@ -34,15 +36,20 @@ TORCH_KINDS = (
     "LinearLR",
     "PolynomialLR",
     "ReduceLROnPlateau",
+    "SWALR",
 )
 _NOT_ARGS = {"optimizer", "last_epoch", "scale_fn", "verbose"}
 PLATEAU_METRICS = ("val_loss", "val_acc", "train_loss")
 
 
-def torch_arg_names(kind: str) -> list[str]:
-    from torch.optim import lr_scheduler
+def _torch_class(kind: str):
+    from torch.optim import lr_scheduler, swa_utils
 
-    params = inspect.signature(getattr(lr_scheduler, kind)).parameters
+    return getattr(swa_utils if kind == "SWALR" else lr_scheduler, kind)
+
+
+def torch_arg_names(kind: str) -> list[str]:
+    params = inspect.signature(_torch_class(kind)).parameters
     return [p for p in params if p not in _NOT_ARGS]
 
 
@@ -55,10 +62,8 @@ def _dummy_optimizer(start: float):
 
 
 def _make(kind: str, start: float, args: dict):
-    from torch.optim import lr_scheduler
-
     opt = _dummy_optimizer(start)
-    sched = getattr(lr_scheduler, kind)(opt, **args)
+    sched = _torch_class(kind)(opt, **args)
     opt.step()  # no gradients: changes nothing, but marks the optimizer as stepped for torch's order check
     return opt, sched
 
@@ -92,6 +97,8 @@ class TorchSchedule:
 
     def _probe(self, i: int) -> float | None:
         """torch's closed form at index i (equal to the stepped value up to float rounding), or None."""
+        if self.kind == "SWALR":  # recurrent in _step_count: no closed form
+            return None
         if self._probe_sched is None:
             self._probe_opt, self._probe_sched = _make(self.kind, self.start, self.args)
         sched = self._probe_sched

@@ -33,8 +33,10 @@ class TrainApp(RunApp):
         Binding("space", "toggle_pause", "Pause"),
         Binding("e", "edit", "Edit"),
         Binding("r", "revert", "Revert"),
-        Binding("v", "validate", "Validate"),
+        Binding("v", "validate", "Val"),
         Binding("c", "checkpoint", "Ckpt"),
+        Binding("w", "swa", "SWA"),
+        Binding("b", "update_bn", "BN", show=False),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit_run", "Quit"),
     ]
@@ -83,6 +85,8 @@ class TrainApp(RunApp):
             self.notify(f"training crashed: {ev.get('message')}\ntraceback: {ev.get('traceback_file')}", severity="error", timeout=60)
         elif t == "end" and ev.get("status") == "completed":
             self.notify("run completed; q quits", timeout=10)
+        elif t == "end" and ev.get("reason"):
+            self.notify(f"run {ev.get('status')}: {ev['reason']}; q quits", severity="warning", timeout=30)
 
     def _startup_failed(self, err: BaseException) -> None:
         self.startup_error = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
@@ -146,6 +150,17 @@ class TrainApp(RunApp):
     def action_checkpoint(self) -> None:
         self._command("checkpoint", "checkpoint saved: {path}")
 
+    def action_swa(self) -> None:
+        """Start SWA at the next step boundary, or end averaging when it runs."""
+        st = self.view.state
+        if st is not None and st.swa:
+            self._command("swa", "SWA stopped at step {step}: {n_averaged} models averaged", op="stop")
+        else:
+            self._command("swa", "SWA started at step {step}: the lr anneals to swa_lr, weights averaged", op="start")
+
+    def action_update_bn(self) -> None:
+        self._command("swa", "update_bn on the SWA model at step {step}, then evaluated", op="update_bn")
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -167,6 +182,8 @@ class TrainApp(RunApp):
         yield SystemCommand("Revert knob", "Back to the preset schedule for the selected knob", self.action_revert)
         yield SystemCommand("Validate now", "Evaluate on the validation set now", self.action_validate)
         yield SystemCommand("Checkpoint now", "Save model, optimizer and schedules now", self.action_checkpoint)
+        yield SystemCommand("swa start / swa stop", "Start averaging weights (SWA, lr to its SWA phase), or stop", self.action_swa)
+        yield SystemCommand("swa update_bn", "Recompute the SWA model's BatchNorm statistics, then evaluate it", self.action_update_bn)
         yield SystemCommand("Keys", "Every key schedtui answers to", self.action_help)
         yield SystemCommand("Quit", "Stop the run (asks first) and quit", self.action_quit_run)
         yield from super().get_system_commands(screen)

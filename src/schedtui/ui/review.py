@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from schedtui.events.state import RunState
-from schedtui.ui.view import FIXED_CHARTS, event_line, fmt
+from schedtui.ui.view import AVERAGED, FIXED_CHARTS, event_line, fmt
 
 NOTABLE = ("edit", "pause", "resume", "swa", "checkpoint", "warning", "early_stop", "error", "end")
 MAX_LINES = 500
@@ -121,10 +121,14 @@ class ReviewView:
             return Points([v for v in values if v is not None], [m for v, m in zip(values, marked) if v is not None], last)
 
         charts = {"loss": points([b[1] for b in buckets], marks(None), here.get("loss") if here else None)}
-        evals = [ev for ev in events if ev.get("type") == "eval" and ev.get("model", "raw") == "raw"]
-        for name, key in (("val loss", "loss"), ("val acc", "acc")):
-            vals = [ev[key] for ev in evals if isinstance(ev.get(key), (int, float))]
-            charts[name] = Points(vals, [False] * len(vals), vals[-1] if vals else None)
+        for model in ("raw", *AVERAGED):
+            evals = [ev for ev in events if ev.get("type") == "eval" and ev.get("model", "raw") == model]
+            if model != "raw" and not evals:
+                continue
+            prefix = "" if model == "raw" else f"{model} "
+            for name, key in ((f"{prefix}val loss", "loss"), (f"{prefix}val acc", "acc")):
+                vals = [ev[key] for ev in evals if isinstance(ev.get(key), (int, float))]
+                charts[name] = Points(vals, [False] * len(vals), vals[-1] if vals else None)
         knobs_here = (here or {}).get("knobs", {})
         for k in list(knobs_here) + [k for b in buckets[:1] for k in b[2]]:
             if k not in self.knob_order:
@@ -191,7 +195,8 @@ class ReviewView:
         return pts
 
     def chart_names(self) -> list[str]:
-        return list(FIXED_CHARTS) + [k for k in self.knob_order if k in self.scheduled]
+        averaged = [f"{m} {c}" for m in AVERAGED for c in ("val loss", "val acc") if f"{m} {c}" in self.charts]
+        return list(FIXED_CHARTS) + averaged + [k for k in self.knob_order if k in self.scheduled]
 
     def knob_rows(self) -> list[tuple[str, str, str, str, str]]:
         """(knob, value at the cursor, schedule in force, edit op, the knob's next logged edit)."""

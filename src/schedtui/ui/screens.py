@@ -15,6 +15,8 @@ KEYS = [
     ("up/down", "select a knob in the table"),
     ("v", "validate now"),
     ("c", "checkpoint now"),
+    ("w", "start SWA (lr into its SWA phase, weights averaged); again: stop averaging"),
+    ("b", "update_bn on the SWA model, then evaluate it"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
     ("q", "quit (asks first while the run goes; the log gets its end event)"),

@@ -11,6 +11,7 @@ from schedtui.events.state import RunState
 from schedtui.ui.series import Series
 
 FIXED_CHARTS = ("loss", "val loss", "val acc")
+AVERAGED = ("swa", "ema")  # averaged models get their own validation charts, after the raw model's
 
 
 def fmt(v, spec: str = ".4g") -> str:
@@ -39,7 +40,23 @@ def event_line(ev: dict) -> tuple[str, str] | None:
         return "green", f"{where}resumed"
     if t == "eval":
         why = " (manual)" if ev.get("reason") == "manual" else ""
-        return "", f"{where}val {fmt(ev.get('loss'), '.3g')} acc {fmt(ev.get('acc'), '.1%')}{why}"
+        model = ev.get("model", "raw")
+        which = "" if model == "raw" else f" {model}"
+        return "" if model == "raw" else "cyan", f"{where}val{which} {fmt(ev.get('loss'), '.3g')} acc {fmt(ev.get('acc'), '.1%')}{why}"
+    if t == "swa":
+        op = ev.get("op")
+        if op == "start":
+            unit = ev.get("update_unit", "epoch")
+            return "bold cyan", f"{where}SWA started (averaging every {ev.get('update_every', 1)} {unit})"
+        if op == "stop":
+            return "cyan", f"{where}SWA stopped ({ev.get('n_averaged')} averaged)"
+        if op == "update_bn":
+            return "cyan", f"{where}SWA update_bn"
+        return None  # updates: too many to list; the chart shows them
+    if t == "early_stop":
+        restored = ", best weights restored" if ev.get("restored") else ""
+        return "bold magenta", (f"{where}early stop: {ev.get('metric')} no better for {ev.get('evaluations_without_improvement')}"
+                                f" evals; best {fmt(ev.get('best'), '.4g')} @{ev.get('best_step')}{restored}")
     if t == "checkpoint":
         return "magenta", f"{where}checkpoint {ev.get('path')}"
     if t == "warning":
@@ -47,7 +64,8 @@ def event_line(ev: dict) -> tuple[str, str] | None:
     if t == "error":
         return "bold red", f"{where}error: {ev.get('message')} (traceback: {ev.get('traceback_file')})"
     if t == "end":
-        return "bold", f"{where}run {ev.get('status')}"
+        why = f" ({ev['reason']})" if ev.get("reason") else ""
+        return "bold", f"{where}run {ev.get('status')}{why}"
     return None
 
 
@@ -89,9 +107,13 @@ class RunView:
                 if series.last is not None and v != series.last:
                     self.scheduled.add(k)
                 series.append(step, v)
-        elif t == "eval" and ev.get("model", "raw") == "raw":
-            self.charts["val loss"].append(step, ev.get("loss"))
-            self.charts["val acc"].append(step, ev.get("acc"))
+        elif t == "eval":
+            model = ev.get("model", "raw")
+            prefix = "" if model == "raw" else f"{model} "
+            for name, key in ((f"{prefix}val loss", "loss"), (f"{prefix}val acc", "acc")):
+                self.charts.setdefault(name, Series(self.capacity)).append(step, ev.get(key))
+        elif t == "swa" and ev.get("op") in ("start", "stop"):
+            self.charts["loss"].mark_next()
         elif t == "edit":
             self.scheduled.add(ev["knob"])
             self.charts.setdefault(ev["knob"], Series(self.capacity)).mark_next()
@@ -109,8 +131,10 @@ class RunView:
         return out
 
     def chart_names(self) -> list[str]:
-        """Loss and validation charts, then one per scheduled (or edited, or moving) knob."""
-        return list(FIXED_CHARTS) + [k for k in self.knob_order if k in self.scheduled]
+        """Loss and validation charts (the averaged models' too, once evaluated), then one per scheduled
+        (or edited, or moving) knob."""
+        averaged = [f"{m} {c}" for m in AVERAGED for c in ("val loss", "val acc") if f"{m} {c}" in self.charts]
+        return list(FIXED_CHARTS) + averaged + [k for k in self.knob_order if k in self.scheduled]
 
     def knob_rows(self) -> list[tuple[str, str, str, str, str]]:
         """(knob, value, schedule, edit, next change) for the knob table."""

@@ -29,6 +29,8 @@ def display_state(view: RunView) -> str:
     st = view.state
     if st is None:
         return "STARTING"
+    if st.status == "running" and st.swa:
+        return "SWA"
     return {"running": "RUNNING", "paused": "PAUSED", "completed": "DONE", "crashed": "CRASHED",
             "stopped": "STOPPED", "interrupted": "INTERRUPTED"}.get(st.status, st.status.upper())
 
@@ -107,7 +109,7 @@ class Charts(Widget):
             if spark_w < 8:  # too narrow for the range: give the room to the chart
                 rng, spark_w = "", width - name_w - val_w
             spark_w = max(spark_w, 1)
-            cur = fmt(series.last, ".2%") if name == "val acc" and series.last is not None else fmt(series.last)
+            cur = fmt(series.last, ".2%") if name.endswith("val acc") and series.last is not None else fmt(series.last)
             sparks = sparkrows(values, marks, spark_w, rows, style="red" if "loss" in name else "green")
             for r, spark in enumerate(sparks):
                 line = Text()
