@@ -71,7 +71,7 @@ def test_validate_checkpoint_and_stop(tmp_path):
     assert log.events[-1]["type"] == "end" and log.events[-1]["status"] == "stopped"
     assert log.events[-1]["epochs_completed"] < 20000
     order = [(e["type"], e.get("reason")) for e in log.events if e["type"] in ("eval", "checkpoint")]
-    assert order.index(("eval", "manual")) < order.index(("checkpoint", None))  # applied in the order sent
+    assert order.index(("eval", "manual")) < order.index(("checkpoint", "manual"))  # applied in the order sent
     with pytest.raises(UserError, match="the run has ended"):
         engine.send("pause").result(1)
 

@@ -4,6 +4,11 @@ Imports only the standard library and the pure config package at module level;
 torch, the engine and rich are imported when a run starts, so `schedtui --help`
 and `schedtui presets` answer at once. Every bad input is one line on stderr and
 exit status 2, with nothing started.
+
+While a run goes, SIGINT, SIGTERM and SIGHUP stop it at the next step boundary
+with status `interrupted` (a checkpoint and the `end` event are written, so
+`schedtui resume` continues it) and the process exits with 128 + the signal
+number: 130, 143, 129 (`schedtui.interrupts`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ review and reuse a run (each has --help):
   schedtui rerun LOG [--until STEP]         re-execute a run with its edits at their exact steps
   schedtui diff LOG_A LOG_B                 the first step where two runs differ, and how
   schedtui export LOG --csv F | --preset F  per-step CSV, or a preset with the run's edits folded in
+  schedtui resume RUN_DIR [--from CKPT]     continue a stopped, interrupted or killed run from its checkpoint
+
+A run checkpoints when it stops (q, Ctrl-C, SIGTERM, SIGHUP), on `c`, and every
+--checkpoint-every N epochs, in RUN_DIR/checkpoints/.
 
 Each run writes RUNS_DIR/<preset>-<timestamp>/events.jsonl (the event log) and config.toml.
 """
@@ -53,27 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a preset value; dotted key, TOML value (repeatable), e.g. optimizer.lr=0.05")
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (same as --set epochs=N)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (same as --set seed=N)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="checkpoint every N epochs (same as --set engine.checkpoint_every=N; 0 = only on c and at the end)")
     add_run_options(p, "the preset's, normally auto")
     p.add_argument("--version", action="version", version=f"schedtui {__version__}")
     return p
 
 
-def add_run_options(p: argparse.ArgumentParser, device_default: str) -> None:
-    """The options of every command that starts a run (train, rerun)."""
+def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: bool = True) -> None:
+    """The options of every command that starts a run (train, rerun; resume has no --runs-dir and
+    defaults --data-dir to the run's own)."""
     p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
     p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10; never per training step)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
-    p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
+    if runs_dir:
+        p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
+        p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
+    else:
+        p.add_argument("--data-dir", default=None, metavar="DIR", help="where datasets live (default: where the run found them)")
+        p.set_defaults(runs_dir=None)
 
 
 def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
-    """Start `cfg` under the UI, or headless when asked or when there is no terminal; `launch` goes to start_run."""
+    """Start `cfg` under the UI, or headless when asked or when there is no terminal; `launch` goes to start_run.
+    SIGINT, SIGTERM and SIGHUP stop the run as `interrupted` (see the module docstring)."""
+    from schedtui.interrupts import Interrupts
+
     if not 0.5 <= args.refresh_hz <= 60:
         raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
-    if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
-        return _run_headless(cfg, args, **launch)
-    return _run_ui(cfg, args, **launch)
+    with Interrupts() as interrupts:
+        if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+            return _run_headless(cfg, args, interrupts, **launch)
+        return _run_ui(cfg, args, interrupts, **launch)
 
 
 def cmd_presets() -> int:
@@ -93,11 +113,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     for key in ("epochs", "seed", "device"):
         if getattr(args, key) is not None:
             overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
+    if args.checkpoint_every is not None:
+        overrides.append(f"engine.checkpoint_every={args.checkpoint_every}")
     cfg, _ = load_config(args.preset, overrides)
     return run(cfg, args)
 
 
-def _run_headless(cfg: dict, args: argparse.Namespace, **launch) -> int:
+def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     from rich.console import Console
 
     from schedtui.events.state import RunState
@@ -108,24 +130,46 @@ def _run_headless(cfg: dict, args: argparse.Namespace, **launch) -> int:
     with console.status(f"preparing {cfg['name']} (loading torch, data and model)..."):
         started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
     engine = started.engine
-    console.print(f"schedtui {cfg['name']} on {started.header['device']}: {cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
+    console.print(f"schedtui {cfg['name']} on {cfg['device'] if 'resume' in launch else started.header['device']}: "
+                  f"{cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
     console.print(f"log: {started.run_dir / 'events.jsonl'}", soft_wrap=True)
     if "source" in started.header:
         console.print(f"rerun of {started.header['source']['log']}", soft_wrap=True)
+    if launch.get("resume") is not None:
+        console.print(f"resumed from {launch['resume'].checkpoint} at step {engine.step}", soft_wrap=True)
+    interrupts.on_signal = lambda signum: engine.send("stop", status="interrupted")
+    if interrupts.signum is not None:  # a SIGTERM or SIGHUP while the run was being built
+        engine.send("stop", status="interrupted")
     engine.start()
-    state = run_headless(engine, started.events, RunState.from_header(started.header), console, args.refresh_hz)
+    state = run_headless(engine, started.events, RunState.from_header(started.header), console, args.refresh_hz,
+                         interrupts)
+    if state.status in ("stopped", "interrupted"):
+        console.print(f"continue it with: schedtui resume {started.run_dir}", soft_wrap=True)
+    if interrupts.exit_code is not None:
+        return interrupts.exit_code
     return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
 
 
-def _run_ui(cfg: dict, args: argparse.Namespace, **launch) -> int:
+def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     from schedtui.launch import start_run
     from schedtui.ui.app import TrainApp
     from schedtui.ui.source import LiveSource
 
     source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir, **launch))
-    source.begin()  # torch loads while the screen comes up
     app = TrainApp(source, refresh_hz=args.refresh_hz)
-    app.run()
+
+    def on_signal(signum: int) -> None:  # in the signal handler: queue and schedule only
+        if source.engine is not None:
+            source.engine.send("stop", status="interrupted")
+        _exit_app_soon(app)
+
+    interrupts.on_signal = on_signal
+    source.begin()  # torch loads while the screen comes up
+    try:
+        app.run()
+    except Exception:  # the terminal went away under the app: the run must still end properly
+        if interrupts.signum is None:
+            raise
     source.wait_started()  # quit during start-up: let it finish, then stop what it started
     if source.error is not None:
         if isinstance(source.error, UserError):
@@ -135,14 +179,35 @@ def _run_ui(cfg: dict, args: argparse.Namespace, **launch) -> int:
     engine = source.engine
     if engine is not None:
         if engine.running:  # the app closed while the run went on: stop it so the log ends properly
-            engine.send("stop")
+            engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
             engine.join()
         print(f"schedtui: run {engine.status}; log: {source.run_dir / 'events.jsonl'}")
+        if engine.status in ("stopped", "interrupted"):
+            print(f"continue it with: schedtui resume {source.run_dir}")
+        if interrupts.exit_code is not None:
+            return interrupts.exit_code
         return 0 if engine.status in ("completed", "stopped") else 1
-    return 0
+    return interrupts.exit_code or 0
 
 
-SUBCOMMANDS = ("replay", "rerun", "diff", "export")  # each a module in schedtui.commands with main(argv)
+def _exit_app_soon(app) -> None:
+    """Ask the app to exit from a signal handler: `call_from_thread` refuses the app's own thread, and the
+    app's loop may not be running yet, so a helper thread asks until it is."""
+    import threading
+    import time
+
+    def ask() -> None:
+        for _ in range(200):
+            try:
+                app.call_from_thread(app.exit)
+                return
+            except Exception:  # no running loop yet (or already gone)
+                time.sleep(0.05)
+
+    threading.Thread(target=ask, name="schedtui-signal-exit", daemon=True).start()
+
+
+SUBCOMMANDS = ("replay", "rerun", "diff", "export", "resume")  # each a module in schedtui.commands with main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"schedtui: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("schedtui: interrupted", file=sys.stderr)
-        return 130
+        return getattr(e, "exit_code", 130)

@@ -4,7 +4,8 @@ Reads the engine's events from a subscription queue about 10 times a second (nev
 per step) on the main thread. With no terminal, prints one line per epoch instead
 of a live bar. A pause for a non-finite loss cannot be resumed without a screen,
 so headless stops the run then. Ctrl-C stops the run at the next step boundary with
-status `interrupted`. Imports rich; never imports textual. torch only via the engine
+status `interrupted` (a second Ctrl-C abandons it); so do SIGTERM and SIGHUP, through
+the CLI's `Interrupts` handlers, which this display only reports. Imports rich; never imports textual. torch only via the engine
 object it is handed.
 """
 
@@ -24,7 +25,8 @@ def _fmt(v, spec=".4g") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Console, refresh_hz: float = 10.0) -> RunState:
+def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Console, refresh_hz: float = 10.0,
+                 interrupts=None) -> RunState:
     live = console.is_terminal
     progress = Progress(
         TextColumn("[bold]{task.fields[preset]}[/] {task.fields[epoch]}/{task.fields[epochs]}"),
@@ -42,10 +44,14 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                 _drain(engine, events, state, progress if live else None, console)
                 progress.update(task, completed=state.step, epoch=min(state.epoch + 1, state.epochs),
                                 loss=_fmt(state.loss), lr=_fmt(state.knobs.get("lr"), ".3g"), sps=_fmt(state.samples_per_s, ".0f"))
+                if interrupts is not None and interrupts.signum is not None and not interrupted:
+                    interrupted = True  # the handler has asked the engine to stop
+                    console.print(f"[yellow]{interrupts.name}: stopping at the next step and saving a checkpoint"
+                                  f"{' (Ctrl-C again to abandon)' if interrupts.name == 'SIGINT' else ''}[/]")
                 if state.end is not None:
                     break
                 time.sleep(1.0 / refresh_hz)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # without the CLI's handlers (or a second Ctrl-C through them)
                 if interrupted:
                     raise
                 interrupted = True

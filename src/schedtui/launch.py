@@ -1,9 +1,11 @@
 """Start a run from a resolved config: build it, open its run directory and log, start the engine.
 
 The one place both the headless display and the live UI get a running engine
-from. Imports torch (through the engine) only when `start_run` is called, so a
-caller can show a screen first and call it from a background thread. Must not
-import textual or rich.
+from, fresh or resumed from a checkpoint (`resume`: the run's directory and
+checkpoint; the log is continued, not created, and gets a `resume` event that
+names the checkpoint). Imports torch (through the engine) only when `start_run`
+is called, so a caller can show a screen first and call it from a background
+thread. Must not import textual or rich.
 """
 
 from __future__ import annotations
@@ -21,15 +23,27 @@ class StartedRun:
     run_dir: Path
 
 
+@dataclass
+class ResumeFrom:
+    """What `schedtui resume` found: the run to continue and the checkpoint to continue it from."""
+
+    run_dir: Path
+    checkpoint: Path
+    header: dict  # the log's header
+    last_step: int  # the last step the log records (steps after the checkpoint's are superseded)
+
+
 def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool = True,
-              rerun=None, header: dict | None = None) -> StartedRun:
+              rerun=None, header: dict | None = None, resume: ResumeFrom | None = None) -> StartedRun:
     """`rerun` (an `engine.Rerun`) and `header` (extra header fields, e.g. the source) come from `schedtui rerun`."""
     from schedtui.engine.build import build_run
     from schedtui.engine.engine import Engine
     from schedtui.engine.rundir import open_run
 
     parts = build_run(cfg, data_dir)
-    extra = {"steps_per_epoch": parts.timing.steps_per_epoch,
+    if resume is not None:
+        return _resume(parts, resume, start)
+    extra = {"steps_per_epoch": parts.timing.steps_per_epoch, "data_dir": str(Path(data_dir).expanduser().absolute()),
              "knobs": {k: parts.schedules.describe(k) for k in parts.knobs}, **(header or {})}
     run_dir, log = open_run(runs_dir, cfg, parts.device, extra)
     engine = Engine(parts, log, run_dir, rerun)
@@ -37,3 +51,35 @@ def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool
     if start:
         engine.start()
     return StartedRun(engine, log.header, events, run_dir)
+
+
+def _resume(parts, r: ResumeFrom, start: bool) -> StartedRun:
+    from schedtui.engine import checkpoint
+    from schedtui.engine.engine import Engine
+    from schedtui.errors import UserError
+    from schedtui.events import EventLog
+
+    state = checkpoint.read(r.checkpoint, parts.device)
+    if state.get("run_id") != r.header.get("run_id"):
+        raise UserError(f"{r.checkpoint}: a checkpoint of run {state.get('run_id')}, not of this run ({r.header.get('run_id')})")
+    log = EventLog.reopen(r.run_dir / "events.jsonl", flush_interval=parts.cfg["engine"]["flush_interval"])
+    try:
+        engine = Engine(parts, log, r.run_dir)
+        checkpoint.restore(engine, state, r.checkpoint)
+    except BaseException:
+        log.close()
+        raise
+    events = log.subscribe()
+    step = state["step"]
+    where = {"epoch": state["position"]["epoch"], "batch": state["position"]["batch"]}
+    superseded = {"superseded": [step + 1, r.last_step]} if r.last_step > step else {}
+    log.emit("resume", step, checkpoint=str(r.checkpoint), **where, **superseded)
+    if log.repaired:
+        log.emit("warning", step, message=f"resume: {log.repaired}")
+    if superseded:
+        log.emit("warning", step, message=f"resume: steps {step + 1}..{r.last_step} logged before the checkpoint's "
+                                          f"step {step} was resumed are superseded by the steps that follow")
+    log.flush()
+    if start:
+        engine.start()
+    return StartedRun(engine, log.header, events, r.run_dir)

@@ -1,9 +1,9 @@
-"""The `schedtui` subcommands that work on recorded runs: replay, rerun, diff, export.
+"""The `schedtui` subcommands that work on recorded runs: replay, rerun, diff, export, resume.
 
 Each module has `main(argv) -> int` and its own argparse parser built with
 `command_parser`; bad input raises UserError (one line, exit 2, printed by
 `schedtui.cli.main`). Modules import torch only where a run is re-executed
-(rerun); replay, diff and export never do.
+(rerun, resume); replay, diff and export never do.
 """
 
 from __future__ import annotations

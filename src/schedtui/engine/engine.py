@@ -1,17 +1,20 @@
 """The training engine: one background thread that owns the model, optimizer and data.
 
 Other threads talk to it only through `send(command, **args)`, which queues a command
-and returns a `concurrent.futures.Future`. Commands (pause, resume, edit,
-validate, checkpoint, stop) are applied at the next step boundary, in
-`_apply_pending`, and each applied command becomes an event carrying the step at
-which it applied (DESIGN.md "Steps, epochs and edits": the knob values for update
-k+1 are computed when step == k). The queries `preview` (an edit's curve, applied
-to nothing) and `describe` (every knob's schedule and next change) answer there
-too. Planned edits (the preset's `[[edits]]`, or a rerun's logged edits) and a
-rerun's manual validations are applied in the same place, at exactly their step,
-before the commands queued by people. Everything the engine does is emitted to the
-event log, whose subscribers (the live UI, the headless progress display) read it
-on their own threads; the engine never waits for them.
+and returns a `concurrent.futures.Future`; the commands are applied at the next
+step boundary (`engine.commands`: the command path and every command). Everything
+the engine does is emitted to the event log, whose subscribers (the live UI, the
+headless progress display) read it on their own threads; the engine never waits
+for them.
+
+Checkpoints (`engine.checkpoint`): on the `checkpoint` command, every
+`engine.checkpoint_every` epochs (at the next step boundary), and when the run
+ends other than by crashing (stopped, interrupted, completed), each with a
+`checkpoint` event. Components that have state of their own register in
+`stateful` (name -> object with `state_dict()` / `load_state_dict()`) before the
+run starts; checkpoints save and restore them. A resumed run is an engine built
+from the same config and `checkpoint.restore`d before `start`; it trains on from
+the checkpoint's step, epoch and batch.
 
 Losses stay on the device and are read in batches (`engine.read_every` updates or
 `engine.flush_interval` seconds, whichever first): one host-device sync per read.
@@ -26,30 +29,21 @@ import threading
 import time
 import traceback
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from schedtui.engine.build import RunParts
+from schedtui.engine.commands import OPS, Commands, Rerun
 from schedtui.engine.evaluate import evaluate
 from schedtui.errors import UserError
 
+__all__ = ["OPS", "Engine", "Rerun"]
+
 _RATE_WINDOW_S = 0.5
-OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe")
 
 
-@dataclass
-class Rerun:
-    """How a rerun differs from a fresh run of the same config (see `schedtui.commands.rerun`)."""
-
-    plan: list = field(default_factory=list)  # (step, command, args) in the source's order: edits, manual validations
-    stop_at: int | None = None  # the step where the source run ended early, or --until
-    stop_reason: str = ""
-    pause_at_stop: bool = False  # the UI pauses there so a person can branch; headless stops
-
-
-class Engine:
+class Engine(Commands):
     def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
         eng = parts.cfg["engine"]
@@ -82,10 +76,16 @@ class Engine:
         self._sps: float | None = None
         self._epoch_losses: list[float] = []
         self.best: dict = {}
+        self.stateful: dict = {}  # name -> object with state_dict() / load_state_dict(d): saved in checkpoints
+        self._position = (0, 0)  # (epoch, batch) of the next batch to train
+        self._loader_rng = None  # the transform generator's state to resume mid-epoch with
+        self._active_offset = 0.0  # active seconds before a resume
+        self._checkpoint_due = False
 
     # ---- other threads ---------------------------------------------------------------------
     def start(self) -> "Engine":
         self._t0 = time.monotonic()
+        self._last_read = self._rate_mark = (self._active_offset, self._samples)
         self.status = "running"
         self._thread.start()
         return self
@@ -112,7 +112,7 @@ class Engine:
     def active_seconds(self) -> float:
         """Wall time since start, less the time spent paused."""
         paused = self._paused_total + (time.monotonic() - self._pause_t0 if self._paused else 0.0)
-        return time.monotonic() - self._t0 - paused
+        return self._active_offset + time.monotonic() - self._t0 - paused
 
     # ---- the engine thread -------------------------------------------------------------------
     def _emit(self, type_: str, step: int | None = None, **fields) -> dict:
@@ -124,6 +124,7 @@ class Engine:
             self._train()
             self._apply_pending(block=False)
             status = self._stop_status or "completed"
+            self._checkpoint(status)
         except Exception as e:  # the run crashed: say so in the log, keep the log readable
             status = "crashed"
             tb = traceback.format_exc()
@@ -148,16 +149,22 @@ class Engine:
     def _train(self) -> None:
         p = self.parts
         self._apply_knobs()
-        for epoch in range(p.cfg["epochs"]):
+        first_epoch, first_batch = self._position
+        for epoch in range(first_epoch, p.cfg["epochs"]):
             self.epoch = epoch
             p.data.train.set_epoch(epoch)
             p.model.train()
-            self._epoch_losses = []
-            for xb, yb in p.data.train:
+            start = first_batch if epoch == first_epoch else 0
+            if start == 0:
+                self._epoch_losses = []
+            batches = p.data.train.iter_from(start, self._loader_rng if start else None)
+            for i in range(start, len(p.data.train)):
+                self._position = (epoch, i)  # a checkpoint taken at this boundary resumes here
                 self._apply_pending()
                 if self._stop_status:
                     return
-                self._update(xb, yb)
+                self._update(*next(batches))
+            self._position = (epoch + 1, 0)
             self._read_losses()
             self._end_of_epoch(epoch)
             if self._stop_status:
@@ -242,8 +249,10 @@ class Engine:
         if (epoch + 1) % p.cfg["engine"]["eval_every"] == 0 or last:
             ev = self._validate()
             metrics |= {"val_loss": ev["loss"], "val_acc": ev["acc"]}
-            p.schedules.observe(metrics)
+            p.schedules.observe(metrics, self.step)
             self._apply_knobs()  # a metric-driven schedule may have moved
+        every = p.cfg["engine"].get("checkpoint_every", 0)
+        self._checkpoint_due = bool(every) and (epoch + 1) % every == 0 and epoch + 1 < p.cfg["epochs"]
         active = self.active_seconds()
         done, total = self.step, p.timing.total_steps
         eta = active / done * (total - done) if done else None
@@ -257,121 +266,3 @@ class Engine:
         if math.isfinite(acc) and acc >= self.best.get("best_val_acc", -1.0):
             self.best = {"best_val_acc": acc, "best_val_loss": loss, "best_step": self.step}
         return self._emit("eval", split="val", model="raw", loss=loss, acc=acc, reason=reason)
-
-    # ---- commands ------------------------------------------------------------------------------
-    def _apply_pending(self, block: bool = True) -> None:
-        """Apply the plan's entries for this step, then every queued command; while paused (and `block`),
-        wait here for more."""
-        self._apply_plan()
-        while True:
-            waiting = self._paused and block and not self._stop_status  # resume and stop arrive here too
-            try:
-                command, args, fut = self._commands.get() if waiting else self._commands.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                fut.set_result(getattr(self, f"_cmd_{command}")(**args))
-            except UserError as e:
-                fut.set_exception(e)
-            except TypeError as e:  # wrong arguments for the command
-                fut.set_exception(UserError(f"{command}: {e}"))
-
-    def _apply_plan(self) -> None:
-        while self._plan and self._plan[0][0] <= self.step:
-            step, command, args = self._plan.pop(0)
-            try:
-                if command == "edit":
-                    self._edit(planned=True, **args)
-                else:
-                    getattr(self, f"_cmd_{command}")(**args)
-            except UserError as e:  # a preset's planned edit that does not fit the run as it went
-                self._emit("warning", message=f"planned {command} at step {step} not applied: {e}")
-        r = self._rerun
-        if r is not None and r.stop_at is not None and self.step >= r.stop_at:
-            r.stop_at = None
-            if r.pause_at_stop:
-                self._drop_plan(r.stop_reason)
-                self._pause(r.stop_reason)
-            else:
-                self._stop_status, self._end_reason = "stopped", r.stop_reason
-
-    def _drop_plan(self, why: str) -> None:
-        """A rerun branches from its source here: what the source did later no longer applies."""
-        edits = sum(1 for p in self._plan if p[1] == "edit")
-        later = f"; its {edits} later edit{'s' if edits != 1 else ''} will not be applied" if edits else ""
-        self._emit("warning", message=f"{why}: the rerun branches from its source at step {self.step}{later}")
-        self._plan, self._rerun = [], None
-        self._on_nonfinite = self.parts.cfg["engine"]["on_nonfinite"]
-
-    def _pause(self, reason: str) -> dict:
-        self._paused, self._pause_t0, self.status = True, time.monotonic(), "paused"
-        ev = self._emit("pause", reason=reason)
-        self.log.flush(wait=False)
-        return ev
-
-    def _cmd_pause(self, reason: str = "user") -> dict:
-        return self._pause(reason) if not self._paused else {"type": "pause", "step": self.step, "already": True}
-
-    def _cmd_resume(self) -> dict:
-        if not self._paused:
-            return {"type": "resume", "step": self.step, "already": True}
-        self._paused_total += time.monotonic() - self._pause_t0
-        self._paused, self.status = False, "running"
-        return self._emit("resume")
-
-    def _cmd_edit(self, knob: str, op: str, value=None, factor=None, spec=None) -> dict:
-        if self._rerun is not None:  # a person steers a rerun: from here on it is a new run
-            self._drop_plan(f"live edit of {knob}")
-        return self._edit(knob, op, value, factor, spec)
-
-    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False) -> dict:
-        fields = self.parts.schedules.edit(knob, op, step=self.step, current=self._applied, value=value, factor=factor, spec=spec)
-        self._apply_knobs()
-        ev = self._emit("edit", **fields, **({"planned": True} if planned else {}))
-        self.log.flush(wait=False)
-        return ev
-
-    def _cmd_preview(self, knob: str, op: str, value=None, factor=None, spec=None, points: int = 64) -> dict:
-        """An edit's effect as curves (before/after), applied to nothing; raises UserError like `edit`."""
-        return self.parts.schedules.preview(knob, op, step=self.step, current=self._applied, points=points,
-                                            value=value, factor=factor, spec=spec)
-
-    def _cmd_describe(self) -> dict:
-        """Every knob: what drives it, whether an edit overrides it, its next change, and its bounds."""
-        s = self.parts.schedules
-        out = {}
-        for k, knob in self.parts.knobs.items():
-            nxt = s.next_change(k, self.step)
-            out[k] = {"value": self._applied.get(k), "schedule": s.describe(k), "override": s.overridden(k),
-                      "next": None if nxt is None else {"step": nxt[0], "value": nxt[1], "every_step": nxt[0] == self.step + 1},
-                      "bounds": str(knob.bounds), "doc": knob.doc}
-        return {"step": self.step, "knobs": out}
-
-    def _cmd_validate(self) -> dict:
-        self._read_losses()
-        return self._validate(reason="manual")
-
-    def _cmd_checkpoint(self) -> dict:
-        p = self.parts
-        path = self.run_dir / "checkpoints" / f"step-{self.step:08d}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"format": "schedtui-checkpoint", "version": 1, "step": self.step, "epoch": self.epoch,
-                    "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
-                    "schedules": p.schedules.state_dict(), "knobs": dict(self._applied)}, path)
-        ev = self._emit("checkpoint", path=str(path))
-        self.log.flush(wait=False)
-        return ev
-
-    def _cmd_stop(self, status: str = "stopped") -> dict:
-        if status not in ("stopped", "interrupted"):
-            raise UserError(f"stop: status must be stopped or interrupted, got {status!r}")
-        self._stop_status = status
-        return {"type": "stop", "step": self.step, "status": status}
-
-    def _refuse_pending(self) -> None:
-        while True:
-            try:
-                _, _, fut = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            fut.set_exception(UserError(f"the run has ended ({self.status})"))

@@ -7,6 +7,11 @@ batches, bit for bit on CPU. The optional `transform(xb, generator)` (augmentati
 normalisation) gets its own generator on the data's device, also seeded from
 `(seed, epoch)`, and must not sync with the host.
 
+Resuming mid-epoch: `iter_from(i, rng_state)` yields the epoch's batches from index
+i, with the transform generator in `rng_state` — what `rng_state()` returned
+while the epoch stood before batch i — so the batches are the ones an
+uninterrupted epoch would have given.
+
 Cost: one host-to-device copy per epoch (the permutation); no host-device sync
 per batch. torch only; must not import textual/rich.
 """
@@ -56,6 +61,7 @@ class DeviceLoader:
         self.drop_last = drop_last
         self.transform = transform
         self.epoch = 0
+        self._gen: torch.Generator | None = None  # the transform generator of the iteration under way
 
     @property
     def n_samples(self) -> int:
@@ -85,10 +91,25 @@ class DeviceLoader:
         return gen
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.iter_from(0)
+
+    def rng_state(self) -> Tensor | None:
+        """The transform generator's state before the next batch of the current iteration (None without
+        a transform, or before the first iteration)."""
+        return None if self._gen is None else self._gen.get_state()
+
+    def iter_from(self, start: int, rng_state: Tensor | None = None) -> Iterator[tuple[Tensor, Tensor]]:
+        """The epoch's batches from index `start`; `rng_state` (from `rng_state()`) places the transform
+        generator where it stood before batch `start`."""
         n, bs = self.n_samples, self.batch_size
         perm = self._permutation() if self.shuffle else None
         gen = self._transform_generator() if self.transform is not None else None
-        for i in range(len(self)):
+        if gen is not None and start > 0:
+            if rng_state is None:
+                raise ValueError("iter_from: starting mid-epoch with a transform needs the generator's state")
+            gen.set_state(rng_state.cpu())
+        self._gen = gen
+        for i in range(start, len(self)):
             lo, hi = i * bs, min((i + 1) * bs, n)
             if perm is None:
                 xb, yb = self.x[lo:hi], self.y[lo:hi]  # views, no copy

@@ -3,6 +3,12 @@
 Contract:
 - `EventLog(path, header)` creates `path` exclusively (never overwrites) and writes
   and flushes the header line at once.
+- `EventLog.reopen(path)` continues an existing log (a resumed run): it keeps every
+  complete line, cuts off a torn last line (one a killed process left half written;
+  `repaired` says so), and goes on from the last event's `seq` and `time`, so the
+  file stays one log with consecutive `seq`. Its `header` is the file's first line.
+  An open log holds an exclusive advisory lock (flock, where the OS has it), so a
+  log that another process is still writing is refused, never repaired under it.
 - `emit(type, step, **fields)` numbers the event (`seq` 1, 2, ... with no gaps),
   stamps `time` (seconds since the log was opened, monotonic), hands it to every
   subscriber queue and to a background writer thread, and returns the dict. It does
@@ -31,6 +37,11 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows: no lock, nothing else changes
+    fcntl = None
 
 from schedtui.events.format import EVENT_TYPES, FORMAT, VERSION, LogError
 
@@ -79,6 +90,67 @@ def _make_encoder():
 
 
 _EMITTABLE = EVENT_TYPES - {"header"}
+_TAIL_BLOCK = 1 << 16
+
+
+def _as_event(raw: bytes) -> dict | None:
+    try:
+        ev = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        return None
+    if isinstance(ev, dict) and isinstance(ev.get("seq"), int) and isinstance(ev.get("type"), str):
+        return ev
+    return None
+
+
+def _lock(f, path: Path) -> None:
+    """Hold an exclusive lock on the open log `f` until it is closed; LogError if another process has it."""
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise LogError(f"{path}: another process is writing this log (is the run still going?)") from None
+    except OSError:  # a file system without locks: go on unlocked
+        pass
+
+
+def _repair_tail(path: Path) -> tuple[dict, int, float, str | None]:
+    """(header, last seq, last time, what was repaired) of an existing log; cuts a torn last line."""
+    with open(path, "r+b") as f:
+        first = f.readline()
+        head = _as_event(first) if first.endswith(b"\n") else None
+        if head is None or head.get("format") != FORMAT or head.get("type") != "header":
+            raise LogError(f"{path}: not a schedtui event log; cannot continue it")
+        size = f.seek(0, 2)
+        n = _TAIL_BLOCK
+        while True:  # read back from the end until the last complete line is in view
+            lo = max(len(first), size - n)
+            f.seek(lo)
+            buf = f.read(size - lo)
+            last_nl = buf.rfind(b"\n")
+            prev_nl = buf.rfind(b"\n", 0, max(last_nl, 0))
+            if lo == len(first) or prev_nl >= 0:
+                break
+            n *= 2
+        tail = buf[last_nl + 1:]
+        repaired = None
+        if tail and _as_event(tail) is not None:  # a whole event whose newline never reached the file
+            f.write(b"\n")
+            line = tail
+        else:
+            if tail:
+                f.truncate(lo + last_nl + 1)
+                repaired = f"cut a torn last line ({len(tail)} bytes) off {path.name}"
+            line = buf[prev_nl + 1:last_nl] if last_nl >= 0 else b""
+    if not line:  # nothing after the header
+        return head, 0, 0.0, repaired
+    last = _as_event(line)
+    if last is None:
+        raise LogError(f"{path}: the last complete line is not an event; cannot continue the log")
+    t = last.get("time")
+    return head, last["seq"], float(t) if isinstance(t, (int, float)) else 0.0, repaired
 
 
 class EventLog:
@@ -95,6 +167,7 @@ class EventLog:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._f = open(self.path, "x", encoding="utf-8", newline="\n")
+            _lock(self._f, self.path)
         except FileExistsError:
             raise LogError(f"{self.path}: already exists; an event log is never overwritten") from None
         except OSError as e:
@@ -106,9 +179,35 @@ class EventLog:
         except OSError as e:
             self._f.close()
             raise LogError(f"{self.path}: cannot write the event log ({e.strerror or e})") from None
-        self._t0 = time.monotonic()
         self.header = head
-        self._seq = 0
+        self.repaired: str | None = None
+        self._start(seq=0, elapsed=0.0)
+
+    @classmethod
+    def reopen(cls, path, flush_interval: float = 1.0) -> "EventLog":
+        """Continue the log at `path` (see the module docstring); LogError when it is not one."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.flush_interval = float(flush_interval)
+        try:
+            self._f = open(self.path, "a", encoding="utf-8", newline="\n")
+            _lock(self._f, self.path)  # before the repair: never cut a line another process is writing
+        except OSError as e:
+            raise LogError(f"{self.path}: cannot reopen the event log ({e.strerror or e})") from None
+        try:
+            self.header, seq, elapsed, self.repaired = _repair_tail(self.path)
+        except BaseException as e:
+            self._f.close()
+            if not isinstance(e, OSError):
+                raise
+            raise LogError(f"{self.path}: cannot reopen the event log ({e.strerror or e})") from None
+        self._encode = _make_encoder()
+        self._start(seq=seq, elapsed=elapsed)
+        return self
+
+    def _start(self, seq: int, elapsed: float) -> None:
+        self._t0 = time.monotonic() - elapsed
+        self._seq = seq
         self._lock = threading.Lock()  # seq assignment + enqueue, so the file is in seq order
         self._q: deque = deque()  # append/popleft are atomic; the writer drains it in batches
         self._q_append = self._q.append
@@ -118,7 +217,7 @@ class EventLog:
         self._flush_req = False
         self._wake = threading.Event()
         self._flushed = threading.Condition()
-        self._flushed_seq = 0  # every event up to here is flushed to the OS
+        self._flushed_seq = seq  # every event up to here is flushed to the OS
         self._error: LogError | None = None
         self._error_reported = False
         self._thread = threading.Thread(target=self._run, name=f"schedtui-eventlog:{self.path.name}", daemon=True)
@@ -211,7 +310,7 @@ class EventLog:
         interval = max(self.flush_interval, 0.0)
         poll = max(min(interval, _POLL_S), 0.001)
         last_flush = time.monotonic()
-        written = 0  # seq of the last event handed to the file
+        written = self._flushed_seq  # seq of the last event handed to the file
         dirty = False
         while True:
             self._wake.wait(poll)

@@ -4,7 +4,10 @@
 updates completed). `edit(...)` applies one of set / scale / schedule / revert at a
 step (DESIGN.md "Steps, epochs and edits") after checking that the knob stays in
 its bounds for the rest of the run; a rejected edit changes nothing. All state is
-plain data (`state_dict` round-trips through JSON). Pure Python; no torch at import.
+plain data (`state_dict` round-trips through JSON): the active edits, and every
+validation metric observed with its step, which `load_state_dict` hands again to
+metric-driven schedules (ReduceLROnPlateau) so that they end where they were.
+Pure Python; no torch at import.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class KnobSchedules:
             raise UserError(f"no knob named {unknown[0]!r}; knobs: {', '.join(initial)}")
         self.timing, self.bounds = timing, {k: bounds.get(k, Bounds()) for k in initial}
         self.names = list(initial)
+        self._initial = dict(initial)
+        self._observed: list = []  # [step, metrics] for every observe, in order: replayed on load
         for k, spec in specs.items():
             if not isinstance(spec, dict):
                 raise UserError(f"schedule for {k}: expected a table with a kind, got {spec!r}")
@@ -79,8 +84,11 @@ class KnobSchedules:
             return sched.estimate(max(k_steps, 0))
         return sched.value(max(k_steps, 0))
 
-    def observe(self, metrics: dict) -> None:
-        """Hand validation metrics (val_loss, val_acc, train_loss) to metric-driven schedules."""
+    def observe(self, metrics: dict, step: int = 0) -> None:
+        """Hand validation metrics (val_loss, val_acc, train_loss), observed at `step`, to metric-driven
+        schedules. An edit made at the same step comes after (the engine observes at the end of an epoch,
+        before the next step boundary's commands)."""
+        self._observed.append([step, dict(metrics)])
         for k in self.names:
             self._base[k].observe(metrics)
             if k in self._override and "schedule" in self._override[k]:
@@ -196,23 +204,36 @@ class KnobSchedules:
         return f"{describe_spec(ov['spec'])} @{ov['step']}"
 
     def state_dict(self) -> dict:
-        """JSON-able: the active edits; rebuild with `load_state_dict` on a fresh instance."""
+        """JSON-able: the active edits and the observed metrics; rebuild with `load_state_dict`."""
         out = {}
         for k, ov in self._override.items():
             out[k] = {key: v for key, v in ov.items() if key != "schedule"}
             if (k, "edit") in self._factor:
                 out[k]["follow_factor"] = self._factor[(k, "edit")]
-        return {"overrides": out}
+        return {"overrides": out, "observed": [[s, dict(m)] for s, m in self._observed]}
 
     def load_state_dict(self, state: dict) -> None:
+        """Back to `state`: base schedules rebuilt and shown every observed metric again, the active edits
+        rebuilt and shown the metrics observed after their step."""
+        observed = [[int(s), dict(m)] for s, m in state.get("observed", [])]
+        for k in self.names:
+            self._base[k] = build_schedule(self.specs[k], knob=k, start=spec_start(self.specs[k], k, self._initial[k]),
+                                           timing=self.timing)
+            for _, m in observed:
+                self._base[k].observe(m)
         self._override = {}
+        self._factor = {key: v for key, v in self._factor.items() if key[1] != "edit"}
         for k, ov in state.get("overrides", {}).items():
             ov = dict(ov)
             if ov["op"] == "schedule":
                 ov["schedule"] = build_schedule(ov["spec"], knob=k, start=ov["start"], timing=self.timing, origin=ov["step"])
-                if "follow_factor" in ov:
-                    self._factor[(k, "edit")] = ov.pop("follow_factor")
+                for s, m in observed:
+                    if s > ov["step"]:
+                        ov["schedule"].observe(m)
+            if "follow_factor" in ov:
+                self._factor[(k, "edit")] = ov.pop("follow_factor")
             self._override[k] = ov
+        self._observed = observed
         self._order = self._resolve_order()
 
     # ---- helpers ---------------------------------------------------------------------------

@@ -1,0 +1,238 @@
+"""Checkpoints: the whole training state at a step boundary, to resume a run exactly where it was.
+
+Contract:
+- `capture(engine, reason)` (on the engine thread, at a step boundary, after the
+  pending losses are read) returns a dict of tensors, dicts, lists, tuples and
+  str/int/float/bool/None only, so it loads with `torch.load(path, weights_only=True)`:
+  `format`/`version`, the run's identity (`run_id`, `config_hash` of the config without
+  its device, `steps_per_epoch`), `step`, `epoch`, `position` (the next epoch and batch
+  index to train), `model`, `optimizer`, `scaler` (GradScaler or None), `schedules`
+  (`KnobSchedules.state_dict`: active edits and the observed metrics that drive
+  ReduceLROnPlateau), `knobs` (the values in use), `rng` (torch CPU, CUDA when it is in
+  use, python `random`, and the data loader's transform generator mid-epoch), `engine`
+  (samples seen, active seconds, best metrics, the epoch's losses so far, the planned
+  edits still to apply and a rerun's stopping point), and `stateful` (every component
+  registered in `engine.stateful`, by name: its `state_dict()`).
+- `save(path, state)` writes atomically (a temporary file, fsync, rename) and then
+  points `checkpoints/latest` at it (also atomically).
+- `find(run_dir, explicit=None)` names the checkpoint to resume from: `explicit`
+  (a path, or a file name inside `checkpoints/`), else the one `latest` names, else
+  the highest step. Needs no torch.
+- `read(path, device)` loads one with `weights_only=True` and refuses, with a one-line
+  UserError, a file that is not a checkpoint or is of another format version.
+- `restore(engine, state)` puts a built (not started) engine back in that state, or
+  raises UserError when the checkpoint does not fit the run (another run, config,
+  model, optimizer or set of knobs / components).
+
+torch is imported inside the functions that need it, so `find` costs nothing.
+Must not import textual or rich.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+from schedtui.errors import UserError
+
+FORMAT = "schedtui-checkpoint"
+VERSION = 2  # 1: written before resume existed (model, optimizer, edits only); not resumable
+LATEST = "latest"
+_NAME = re.compile(r"step-(\d+)\.pt")
+
+
+def file_name(step: int) -> str:
+    return f"step-{step:08d}.pt"
+
+
+def config_hash(cfg: dict) -> str:
+    """A fingerprint of the config a checkpoint was written under; the device may change on resume."""
+    text = json.dumps({k: v for k, v in cfg.items() if k != "device"}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---- writing ------------------------------------------------------------------------------------
+def capture(engine, reason: str) -> dict:
+    import torch
+
+    p = engine.parts
+    epoch, batch = engine._position
+    loader_rng = p.data.train.rng_state() if batch > 0 else None
+    r = engine._rerun
+    return {
+        "format": FORMAT, "version": VERSION, "reason": reason,
+        "run_id": engine.log.header.get("run_id"), "config_hash": config_hash(p.cfg),
+        "steps_per_epoch": p.timing.steps_per_epoch,
+        "step": engine.step, "epoch": engine.epoch, "position": {"epoch": epoch, "batch": batch},
+        "model": p.model.state_dict(),
+        "optimizer": p.optimizer.state_dict(),
+        "scaler": engine._scaler.state_dict() if engine._scaler is not None else None,
+        "schedules": p.schedules.state_dict(),
+        "knobs": dict(engine._applied),
+        "rng": {"torch": torch.get_rng_state(), "cuda": _cuda_rng(), "python": _python_rng(), "loader": loader_rng},
+        "engine": {
+            "samples": engine._samples, "active_s": engine.active_seconds(), "best": dict(engine.best),
+            "epoch_losses": list(engine._epoch_losses),
+            "plan": [[s, c, dict(a)] for s, c, a in engine._plan],
+            "rerun": None if r is None else {"stop_at": r.stop_at, "stop_reason": r.stop_reason,
+                                             "pause_at_stop": r.pause_at_stop},
+        },
+        "stateful": {name: _plain(obj.state_dict(), name) for name, obj in engine.stateful.items()},
+    }
+
+
+def _plain(obj, where: str):
+    """`obj` if it holds only what `torch.load(weights_only=True)` reads back; TypeError naming the part if not."""
+    import torch
+
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: key {k!r} is not a str or int")
+            _plain(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _plain(v, f"{where}[{i}]")
+    elif not isinstance(obj, (torch.Tensor, str, int, float, bool, type(None))):
+        raise TypeError(f"{where} is a {type(obj).__name__}, which a weights_only load cannot read")
+    return obj
+
+
+def _cuda_rng():
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # never start CUDA just to save its RNG
+        return torch.cuda.get_rng_state_all()
+    return None
+
+
+def _python_rng() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def save(path: Path, state: dict) -> Path:
+    """Write `state` to `path` atomically and make it the run's latest checkpoint."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    pointer = path.parent / LATEST
+    tmp = pointer.with_name(LATEST + ".tmp")
+    tmp.write_text(path.name + "\n", encoding="utf-8")
+    os.replace(tmp, pointer)
+    return path
+
+
+# ---- finding and reading ------------------------------------------------------------------------
+def find(run_dir: Path, explicit: str | None = None) -> Path | None:
+    folder = Path(run_dir) / "checkpoints"
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.is_file() and (folder / explicit).is_file():
+            p = folder / explicit
+        if not p.is_file():
+            raise UserError(f"--from {explicit}: no such checkpoint file")
+        return p
+    try:
+        name = (folder / LATEST).read_text(encoding="utf-8").strip()
+        if _NAME.fullmatch(name) and (folder / name).is_file():
+            return folder / name
+    except OSError:
+        pass
+    found = sorted((int(m.group(1)), f) for f in folder.glob("step-*.pt") if (m := _NAME.fullmatch(f.name)))
+    return found[-1][1] if found else None
+
+
+def read(path: Path, device) -> dict:
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not a readable schedtui checkpoint ({why[:120]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{path}: not a schedtui checkpoint (no format {FORMAT!r})")
+    v = state.get("version")
+    if v != VERSION:
+        newer = isinstance(v, int) and v > VERSION
+        raise UserError(f"{path}: checkpoint version {v!r} was written by {'a newer' if newer else 'an older'} "
+                        f"schedtui; this one resumes version {VERSION}")
+    return state
+
+
+# ---- restoring ----------------------------------------------------------------------------------
+def restore(engine, state: dict, path: Path | str = "checkpoint") -> None:
+    import torch
+
+    p = engine.parts
+    if state["config_hash"] != config_hash(p.cfg) or state["steps_per_epoch"] != p.timing.steps_per_epoch:
+        raise UserError(f"{path}: written under another config than this run's log header (config or data changed)")
+    if set(state["knobs"]) != set(p.knobs):
+        raise UserError(f"{path}: its knobs ({', '.join(state['knobs'])}) are not this run's ({', '.join(p.knobs)})")
+    if set(state["stateful"]) != set(engine.stateful):
+        raise UserError(f"{path}: saved components {sorted(state['stateful'])}, this run has {sorted(engine.stateful)}")
+    try:
+        p.model.load_state_dict(state["model"])
+        _load_optimizer(p.optimizer, state["optimizer"])
+        if engine._scaler is not None and state["scaler"] is not None:
+            engine._scaler.load_state_dict(state["scaler"])
+        for name, obj in engine.stateful.items():
+            obj.load_state_dict(state["stateful"][name])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise UserError(f"{path}: does not fit this run ({str(e).strip().splitlines()[0][:160]})") from None
+    p.schedules.load_state_dict(state["schedules"])
+    for k, v in state["knobs"].items():
+        p.knobs[k].set(v)
+    eng = state["engine"]
+    engine.step, engine.epoch = state["step"], state["epoch"]
+    engine._position = (state["position"]["epoch"], state["position"]["batch"])
+    engine._applied = dict(state["knobs"])
+    engine._samples, engine.best = eng["samples"], dict(eng["best"])
+    engine._epoch_losses = list(eng["epoch_losses"])
+    engine._active_offset = float(eng["active_s"])
+    engine._plan = [(s, c, dict(a)) for s, c, a in eng["plan"]]
+    if eng["rerun"] is not None:
+        from schedtui.engine.engine import Rerun
+
+        engine._rerun = Rerun(**eng["rerun"])
+        if engine._on_nonfinite == "pause":
+            engine._on_nonfinite = "warn"
+    rng = state["rng"]
+    engine._loader_rng = rng["loader"]
+    torch.set_rng_state(rng["torch"].cpu())
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        for i, s in enumerate(rng["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s.cpu(), i)
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _load_optimizer(opt, state: dict) -> None:
+    """`Optimizer.load_state_dict` replaces the param-group dicts; the knobs hold the old ones, so the
+    loaded values go back into those."""
+    groups = opt.param_groups
+    old = list(groups)
+    opt.load_state_dict(state)
+    for mine, loaded in zip(old, opt.param_groups):
+        mine.clear()
+        mine.update(loaded)
+    groups[:] = old
+    opt.param_groups = groups
