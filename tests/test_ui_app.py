@@ -220,3 +220,25 @@ async def test_startup_error_exits_with_the_one_line_message(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: not app.is_running, what="exit")
     assert app.return_code == 2 and app.startup_error.startswith("no knob named 'dropuot'")
+
+
+async def test_w_starts_and_stops_swa_b_updates_bn_and_the_average_is_charted(tmp_path):
+    app = live_app(tmp_path, ["epochs=20000", "model.batchnorm=true", "ema.decay=0.9"])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 0, what="steps")
+        await pause_run(pilot, app)
+        await pilot.press("w")
+        await until(pilot, lambda: app.view.state.swa, what="SWA started")
+        assert "SWA started (averaging every 1 epoch)" in event_text(app)
+        assert "lr" in app.view.chart_names()  # the lr's SWA phase is an edit: its chart shows (and marks) it
+        await pilot.press("space")
+        await until(pilot, lambda: "SWA" in status_text(app), what="the SWA state")
+        await until(pilot, lambda: "swa val acc" in app.view.chart_names(), what="the average evaluated")
+        assert "ema val acc" in app.view.chart_names() and "swa val acc" in app.charts.render().plain
+        await pilot.press("b")
+        await until(pilot, lambda: "SWA update_bn" in event_text(app), what="update_bn")
+        await until(pilot, lambda: "val swa" in event_text(app).split("SWA update_bn", 1)[1], what="its evaluation")
+        await pilot.press("w")
+        await until(pilot, lambda: not app.view.state.swa, what="SWA stopped")
+        assert "SWA stopped (" in event_text(app) and "RUNNING" in status_text(app)
+        stop_engine(app)

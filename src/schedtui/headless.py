@@ -72,9 +72,16 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
         state.apply(ev)
         t = ev["type"]
         if t == "epoch":
+            averaged = "".join(f"  {m} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
+                               if m != "raw" and e.get("step") == ev["step"])
             out.print(f"epoch {ev['epoch'] + 1}/{ev['epochs']}  train loss {_fmt(ev.get('train_loss'))}  "
-                      f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}  "
+                      f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}{averaged}  "
                       f"{_fmt(ev.get('samples_per_s'), '.0f')} samples/s")
+        elif t == "swa" and ev.get("op") in ("start", "stop", "update_bn"):
+            out.print(f"[cyan]step {ev['step']}: SWA {ev['op'].replace('_', ' ')}[/]")
+        elif t == "early_stop":
+            out.print(f"[magenta]step {ev['step']}: early stopping ({ev['metric']} no better for "
+                      f"{ev['evaluations_without_improvement']} evaluations)[/]")
         elif t == "warning":
             out.print(f"[yellow]warning:[/] {ev['message']}")
         elif t == "error":
@@ -97,6 +104,8 @@ def summary_table(state: RunState, run_dir) -> Table:
         ("val loss", _fmt(ev.get("loss"))),
         ("val accuracy", _fmt(ev.get("acc"), ".2%") if ev.get("acc") is not None else "-"),
         ("best val accuracy", _fmt(state.best_val_acc, ".2%") if state.best_val_acc is not None else "-"),
+        *[(f"{m} val loss / acc", f"{_fmt(e.get('loss'))} / {_fmt(e.get('acc'), '.2%')}")
+          for m, e in state.evals.items() if m != "raw"],
         ("edits", str(state.edits)),
         ("warnings", str(len(state.warnings))),
         ("elapsed", f"{(state.end or {}).get('elapsed_s', state.elapsed_s):.1f} s"),
@@ -104,6 +113,8 @@ def summary_table(state: RunState, run_dir) -> Table:
     ]
     if state.error:
         rows.insert(1, ("error", state.error))
+    if (state.end or {}).get("reason"):
+        rows.insert(1, ("why", state.end["reason"]))
     for k, v in rows:
         t.add_row(k, v)
     return t

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import torch
 
+from schedtui.engine.averaging import Averaging, swa_start_step
 from schedtui.engine.data import DataBundle, build_data
+from schedtui.engine.early_stop import EarlyStopping
 from schedtui.engine.knobs import Holder, Knob, build_knobs
 from schedtui.engine.losses import WeightedLoss
 from schedtui.engine.models import build_model
@@ -35,6 +37,8 @@ class RunParts:
     schedules: KnobSchedules
     timing: Timing
     amp_dtype: torch.dtype | None
+    averaging: Averaging | None = None  # SWA (on demand or from [swa]) and EMA ([ema])
+    early_stop: EarlyStopping | None = None  # [early_stopping]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -87,7 +91,16 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     knobs, initial, defaults = build_knobs(model, optimizer, loss, clip, cfg)
     timing = Timing(len(data.train), len(data.train) * cfg["epochs"])
     specs = {**defaults, **cfg["schedules"]}
+    averaging = Averaging(model, cfg, timing)
+    early_stop = EarlyStopping(cfg["early_stopping"], model) if "early_stopping" in cfg else None
+    for part in (averaging, early_stop):  # ema_decay, patience: knobs like any other
+        if part is not None:
+            more, start = part.knobs()
+            knobs.update(more)
+            initial.update(start)
+    if "swa" in cfg:
+        swa_start_step(cfg["swa"], timing)  # a start past the run's end fails here, before anything starts
     schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing)
     _check_planned_edits(cfg["edits"], knobs, timing)
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
-                    _amp_dtype(cfg["engine"]["amp"], device))
+                    _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop)

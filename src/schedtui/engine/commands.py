@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from schedtui.errors import UserError
 
-OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe")
+OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe", "swa")
 
 
 @dataclass
@@ -108,10 +108,11 @@ class Commands:
             self._drop_plan(f"live edit of {knob}")
         return self._edit(knob, op, value, factor, spec)
 
-    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False) -> dict:
+    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False, by: str | None = None) -> dict:
+        """Apply an edit; `by` names what made it when not a person or a plan (the lr's SWA phase: "swa")."""
         fields = self.parts.schedules.edit(knob, op, step=self.step, current=self._applied, value=value, factor=factor, spec=spec)
         self._apply_knobs()
-        ev = self._emit("edit", **fields, **({"planned": True} if planned else {}))
+        ev = self._emit("edit", **fields, **({"planned": True} if planned else {}), **({"by": by} if by else {}))
         self.log.flush(wait=False)
         return ev
 

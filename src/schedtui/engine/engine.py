@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from schedtui.engine.averaged_run import AveragedRun
+from schedtui.engine.averaging import swa_start_step
 from schedtui.engine.build import RunParts
 from schedtui.engine.commands import OPS, Commands, Rerun
 from schedtui.engine.evaluate import evaluate
@@ -43,7 +45,7 @@ __all__ = ["OPS", "Engine", "Rerun"]
 _RATE_WINDOW_S = 0.5
 
 
-class Engine(Commands):
+class Engine(Commands, AveragedRun):
     def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
         eng = parts.cfg["engine"]
@@ -57,6 +59,9 @@ class Engine(Commands):
             self._plan = list(rerun.plan)
         else:
             self._plan = [(e["step"], "edit", {k: v for k, v in e.items() if k != "step"}) for e in parts.cfg["edits"]]
+            swa_at = swa_start_step(parts.cfg["swa"], parts.timing) if "swa" in parts.cfg else None
+            if swa_at is not None:  # after the preset's edits of the same step
+                self._plan = sorted(self._plan + [(swa_at, "swa", {"op": "start"})], key=lambda p: p[0])
         self._end_reason: str | None = None
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._main, name="schedtui-engine", daemon=True)
@@ -77,6 +82,10 @@ class Engine(Commands):
         self._epoch_losses: list[float] = []
         self.best: dict = {}
         self.stateful: dict = {}  # name -> object with state_dict() / load_state_dict(d): saved in checkpoints
+        if parts.averaging is not None:
+            self.stateful["averaging"] = parts.averaging
+        if parts.early_stop is not None:
+            self.stateful["early_stop"] = parts.early_stop
         self._position = (0, 0)  # (epoch, batch) of the next batch to train
         self._loader_rng = None  # the transform generator's state to resume mid-epoch with
         self._active_offset = 0.0  # active seconds before a resume
@@ -167,7 +176,8 @@ class Engine(Commands):
             self._position = (epoch + 1, 0)
             self._read_losses()
             self._end_of_epoch(epoch)
-            if self._stop_status:
+            if self._stop_status:  # stopped after this epoch's end (early stopping): it is complete
+                self.epoch = epoch + 1
                 return
         self.epoch = p.cfg["epochs"]
 
@@ -191,6 +201,8 @@ class Engine(Commands):
             p.optimizer.step()
         self.step += 1
         self._samples += yb.shape[0]
+        if p.averaging is not None:
+            self._after_update_averaging()  # EMA every step; SWA when due by steps
         self._pending.append((self.step, self._applied, parts))
         if len(self._pending) >= self._read_every or self.active_seconds() - self._last_read[0] >= self._flush_interval:
             self._read_losses()
@@ -246,11 +258,16 @@ class Engine(Commands):
         train_loss = sum(self._epoch_losses) / len(self._epoch_losses) if self._epoch_losses else float("nan")
         metrics = {"train_loss": train_loss}
         last = epoch + 1 == p.cfg["epochs"]
+        if p.averaging is not None:
+            self._after_epoch_averaging()  # SWA takes this epoch's weights before they are evaluated
         if (epoch + 1) % p.cfg["engine"]["eval_every"] == 0 or last:
             ev = self._validate()
             metrics |= {"val_loss": ev["loss"], "val_acc": ev["acc"]}
+            if p.averaging is not None:
+                self._evaluate_averaged("epoch")
             p.schedules.observe(metrics, self.step)
             self._apply_knobs()  # a metric-driven schedule may have moved
+            self._check_early_stop(metrics)
         every = p.cfg["engine"].get("checkpoint_every", 0)
         self._checkpoint_due = bool(every) and (epoch + 1) % every == 0 and epoch + 1 < p.cfg["epochs"]
         active = self.active_seconds()

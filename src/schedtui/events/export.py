@@ -45,6 +45,7 @@ class Scan:
     knobs: list[str] = field(default_factory=list)  # header order, then any seen only in steps
     terms: list[str] = field(default_factory=list)
     edit_events: list[dict] = field(default_factory=list)
+    swa_starts: list[int] = field(default_factory=list)  # steps where SWA started
     end: dict | None = None
     steps: int = 0
     evals: int = 0
@@ -83,6 +84,8 @@ def scan(log) -> Scan:
             s.evals += 1
         elif t == "edit":
             s.edit_events.append(ev)
+        elif t == "swa" and ev.get("op") == "start" and isinstance(ev.get("step"), int):
+            s.swa_starts.append(ev["step"])
         elif t == "end":
             s.end = ev
     if isinstance(log, Log):
@@ -133,8 +136,9 @@ def _drop_none(v):
     return v
 
 
-def preset_config(header: dict, edit_events: list[dict]) -> dict:
-    """The config a preset file should hold: the run's, with every applied edit as a planned one."""
+def preset_config(header: dict, edit_events: list[dict], swa_starts: list[int] = ()) -> dict:
+    """The config a preset file should hold: the run's, with every applied edit as a planned one, and an
+    SWA started on demand as `[swa] start` (the epoch it started in, or a fraction of the run before epoch 1)."""
     cfg = header.get("config")
     if not isinstance(cfg, dict):
         raise UserError("the log's header has no config; cannot export a preset from it")
@@ -151,8 +155,13 @@ def preset_config(header: dict, edit_events: list[dict]) -> dict:
     was = _EXPORTED.sub("", str(cfg.get("description", "")))
     n = len(edits)
     desc = f"exported from run {run_id} with {n} edit{'s' if n != 1 else ''} folded in"
-    return {**cfg, "name": f"{base}-from-{run_id}", "description": desc + (f"; was: {was}" if was else ""),
-            "edits": _drop_none(edits)}
+    out = {**cfg, "name": f"{base}-from-{run_id}", "description": desc + (f"; was: {was}" if was else ""),
+           "edits": _drop_none(edits)}
+    spe, epochs = header.get("steps_per_epoch"), cfg.get("epochs")
+    if swa_starts and (cfg.get("swa") or {}).get("start") is None and isinstance(spe, int) and spe > 0 and epochs:
+        k = swa_starts[0]
+        out["swa"] = {**(cfg.get("swa") or {}), "start": k / spe if k >= spe else k / (spe * epochs)}
+    return out
 
 
 def _run_id(header: dict) -> str:
@@ -167,7 +176,7 @@ def exported_preset(log, source_path=None, s: Scan | None = None) -> str:
     """The preset file's text: a comment block saying where it came from, then the config as TOML."""
     s = s or scan(log)
     try:
-        cfg = preset_config(s.header, s.edit_events)
+        cfg = preset_config(s.header, s.edit_events, s.swa_starts)
     except UserError as e:
         raise UserError(f"{s.path}: {e}") from None
     n = len(cfg["edits"])

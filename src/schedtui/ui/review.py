@@ -18,6 +18,11 @@ from schedtui.events.state import RunState
 from schedtui.ui.view import AVERAGED, FIXED_CHARTS, event_line, fmt
 
 NOTABLE = ("edit", "pause", "resume", "swa", "checkpoint", "warning", "early_stop", "error", "end")
+
+
+def notable(ev: dict) -> bool:
+    """An event that n/N stop at: not SWA's routine averaging updates."""
+    return ev.get("type") in NOTABLE and not (ev.get("type") == "swa" and ev.get("op") == "update")
 MAX_LINES = 500
 
 
@@ -68,7 +73,7 @@ class ReviewView:
 
     def events_of_note(self) -> list[int]:
         """The steps that have a notable event (edit, pause, checkpoint, warning, ...), ascending."""
-        return sorted({ev["step"] for ev in self.timeline.events if ev.get("type") in NOTABLE})
+        return sorted({ev["step"] for ev in self.timeline.events if notable(ev)})
 
     def next_event(self, step: int, forward: bool = True) -> int | None:
         steps = self.events_of_note()
@@ -95,7 +100,7 @@ class ReviewView:
             line = event_line(ev)
             if line is not None:
                 self.lines.append(line)
-        self.at_cursor = [ev for ev in events if ev.get("step") == step and ev.get("type") in NOTABLE]
+        self.at_cursor = [ev for ev in events if ev.get("step") == step and notable(ev)]
 
     def _fold(self, events: list[dict], here: dict | None) -> None:
         st = RunState.from_header(self.header)
