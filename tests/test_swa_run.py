@@ -130,3 +130,19 @@ def test_an_exported_preset_starts_swa_where_the_run_did(tmp_path, capsys):
     cfg, _ = load_config(str(out))
     assert cfg["edits"] == []  # the lr's SWA phase is not an edit of its own: starting SWA applies it
     assert swa_start_step(cfg["swa"], Timing(5, 5 * cfg["epochs"])) == start
+
+
+def test_a_run_averaging_with_swa_and_ema_resumes_bit_for_bit(tmp_path, capsys):
+    sets = ["epochs=10", "ema.decay=0.9", "early_stopping.patience=50", *SWA]
+    straight = run_to_end(make_engine(tmp_path / "a", sets))
+    engine = make_engine(tmp_path / "b", sets)
+    engine.start()
+    wait_for(lambda: engine.step >= 33)  # SWA started at step 20; mid-epoch or not, it must not matter
+    engine.send("stop").result(30)
+    assert engine.join(30)
+    assert main(["resume", str(engine.run_dir), "--headless"]) == 0, capsys.readouterr().err
+    log = read_log(engine.run_dir / "events.jsonl")
+    steps = lambda log: [(s["step"], s["loss"], s["knobs"]) for s in of_type(log, "step")]
+    assert steps(log) == steps(straight)
+    evals = lambda log: [(e["step"], e["model"], e["loss"], e["acc"]) for e in of_type(log, "eval")]
+    assert evals(log) == evals(straight)  # the averaged models too
