@@ -28,3 +28,11 @@ def test_best_accuracy_errors_and_end():
     st.apply({"type": "error", "step": 2, "time": 2.0, "message": "RuntimeError: boom"})
     st.apply({"type": "end", "step": 2, "time": 2.0, "status": "crashed"})
     assert st.best_val_acc == 0.8 and st.error == "RuntimeError: boom" and st.status == "crashed"
+
+
+def test_a_run_resumed_from_a_checkpoint_is_running_again():
+    st = RunState.from_header({"config": {"epochs": 2}, "steps_per_epoch": 5})
+    st.apply({"type": "end", "step": 4, "status": "interrupted"})
+    assert st.status == "interrupted" and st.end is not None
+    st.apply({"type": "resume", "step": 4, "checkpoint": "runs/x/checkpoints/step-00000004.pt"})
+    assert st.status == "running" and st.end is None

@@ -72,6 +72,8 @@ class RunState:
             self.status, self.pause_reason = "paused", ev.get("reason")
         elif t == "resume":
             self.status, self.pause_reason = "running", None
+            if "checkpoint" in ev:  # `schedtui resume` continued an ended run from a checkpoint
+                self.end = None
             self._mark = (self.elapsed_s, self.step)
         elif t == "warning":
             self.warnings.append(ev.get("message", ""))

@@ -37,6 +37,8 @@ def event_line(ev: dict) -> tuple[str, str] | None:
     if t == "pause":
         return "yellow", f"{where}paused ({ev.get('reason', 'user')})"
     if t == "resume":
+        if "checkpoint" in ev:
+            return "bold green", f"{where}resumed from {str(ev['checkpoint']).rsplit('/', 1)[-1]}"
         return "green", f"{where}resumed"
     if t == "eval":
         why = " (manual)" if ev.get("reason") == "manual" else ""
