@@ -30,6 +30,7 @@ examples:
   schedtui moons --set schedules.lr.kind=CosineAnnealingLR --set optimizer.lr=0.05
   schedtui my_preset.toml --set "schedules.dropout={kind='milestones', values={10=0.4, 50=0.2}}"
   schedtui presets                          list the presets
+  schedtui run mypkg.train:experiment       your own model, data and loss (a factory; see README)
 
 review and reuse a run (each has --help):
   schedtui replay RUN_DIR|LOG [--follow]    review a run on the same screen, read-only (no torch)
@@ -58,15 +59,30 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("preset", nargs="?", default="moons", help="a preset name (see `schedtui presets`) or a .toml file; default: moons")
+    add_preset_options(p)
+    add_run_options(p, "the preset's, normally auto")
+    p.add_argument("--version", action="version", version=f"schedtui {__version__}")
+    return p
+
+
+def add_preset_options(p: argparse.ArgumentParser) -> None:
+    """The options that change a preset's values (train, run); `preset_overrides` turns them into --set items."""
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset value; dotted key, TOML value (repeatable), e.g. optimizer.lr=0.05")
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs (same as --set epochs=N)")
     p.add_argument("--seed", type=int, metavar="N", help="random seed (same as --set seed=N)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="checkpoint every N epochs (same as --set engine.checkpoint_every=N; 0 = only on c and at the end)")
-    add_run_options(p, "the preset's, normally auto")
-    p.add_argument("--version", action="version", version=f"schedtui {__version__}")
-    return p
+
+
+def preset_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    for key in ("epochs", "seed", "device"):
+        if getattr(args, key) is not None:
+            overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
+    if args.checkpoint_every is not None:
+        overrides.append(f"engine.checkpoint_every={args.checkpoint_every}")
+    return overrides
 
 
 def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: bool = True) -> None:
@@ -109,13 +125,7 @@ def cmd_presets() -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from schedtui.config import load_config
 
-    overrides = list(args.overrides)
-    for key in ("epochs", "seed", "device"):
-        if getattr(args, key) is not None:
-            overrides.append(f"{key}={getattr(args, key)!r}".replace("'", '"'))
-    if args.checkpoint_every is not None:
-        overrides.append(f"engine.checkpoint_every={args.checkpoint_every}")
-    cfg, _ = load_config(args.preset, overrides)
+    cfg, _ = load_config(args.preset, preset_overrides(args))
     return run(cfg, args)
 
 
@@ -207,7 +217,7 @@ def _exit_app_soon(app) -> None:
     threading.Thread(target=ask, name="schedtui-signal-exit", daemon=True).start()
 
 
-SUBCOMMANDS = ("replay", "rerun", "diff", "export", "resume")  # each a module in schedtui.commands with main(argv)
+SUBCOMMANDS = ("run", "replay", "rerun", "diff", "export", "resume")  # each a module in schedtui.commands with main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

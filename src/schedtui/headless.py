@@ -22,7 +22,9 @@ from schedtui.events.state import RunState
 
 
 def _fmt(v, spec=".4g") -> str:
-    return "-" if v is None else format(v, spec)
+    if v is None or (spec.endswith("%") and v != v):  # no accuracy (a regression's NaN) reads as none
+        return "-"
+    return format(v, spec)
 
 
 def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Console, refresh_hz: float = 10.0,

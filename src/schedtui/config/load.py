@@ -27,7 +27,7 @@ def list_presets() -> dict[str, str]:
         for p in sorted(d.glob("*.toml")):
             if p.stem not in out:
                 try:
-                    out[p.stem] = str(_read_toml(p).get("description", "")).strip().splitlines()[0]
+                    out[p.stem] = str(read_toml(p).get("description", "")).strip().splitlines()[0]
                 except (UserError, IndexError):
                     out[p.stem] = ""
     return out
@@ -46,7 +46,7 @@ def find_preset(name_or_path: str) -> Path:
     raise UserError(f"unknown preset {name_or_path!r}; valid presets: {valid} (or a path to a .toml file)")
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -105,9 +105,14 @@ def _apply(cfg: dict, path: list[str], value, item: str) -> None:
 def load_config(name_or_path: str, overrides: list[str] = ()) -> tuple[dict, Path]:
     """The resolved config and the preset file it came from."""
     path = find_preset(name_or_path)
-    cfg = _read_toml(path)
+    return resolve(read_toml(path), overrides, path.stem), path
+
+
+def resolve(table: dict, overrides: list[str] = (), name: str = "run") -> dict:
+    """A preset table with `--set` overrides applied, validated, defaults filled in."""
+    cfg = dict(table)
     for item in overrides:
         keys, value = parse_set(item)
         _apply(cfg, keys, value, item)
-    cfg.setdefault("name", path.stem)
-    return validate(cfg), path
+    cfg.setdefault("name", name)
+    return validate(cfg)

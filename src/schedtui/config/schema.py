@@ -70,6 +70,7 @@ PROB = dict(lo=0.0, hi=1.0, hi_open=True)
 TOP = {
     "name": F(str, ""),
     "description": F(str, ""),
+    "experiment": F(str, optional=True),  # module:function returning the model, data, loss... (schedtui run)
     "seed": F(int, 0, lo=0),
     "epochs": F(int, 10, lo=1),
     "device": F(str, "auto", choices=("auto", "cpu", "cuda", "mps")),
@@ -91,6 +92,13 @@ DATA = {
         "verify": F(bool, True),
         "train_subset": F(int, 0, lo=0),
         "val_subset": F(int, 0, lo=0),
+    },
+    "custom": {  # an experiment factory's data (datasets or tensors; a DataLoader of its own keeps its batching)
+        "batch_size": F(int, 64, lo=1),
+        "eval_batch_size": F(int, 0, lo=0),
+        "shuffle": F(bool, True),
+        "drop_last": F(bool, False),
+        "num_workers": F(int, 0, lo=0),
     },
 }
 MODEL = {
@@ -195,8 +203,19 @@ def _kinded(section: str, table, kinds: dict, default: str) -> dict:
 def validate(cfg: dict) -> dict:
     """A new, fully resolved config (defaults filled in); one-line UserError on the first problem."""
     out = _fields("", cfg, TOP, skip=SECTIONS)
-    out["data"] = _kinded("data", cfg.get("data", {}), DATA, "moons")
-    out["model"] = _kinded("model", cfg.get("model", {}), MODEL, "mlp")
+    custom = "experiment" in out
+    out["data"] = _kinded("data", cfg.get("data", {}), DATA, "custom" if custom else "moons")
+    if custom and out["data"]["kind"] != "custom":
+        raise UserError(f"data.kind: with an experiment the factory gives the data; [data] takes only "
+                        f"{', '.join(DATA['custom'])} (got kind {out['data']['kind']!r})")
+    if not custom and out["data"]["kind"] == "custom":
+        raise UserError("data.kind: 'custom' is for an experiment factory: set experiment = \"module:function\"")
+    if custom:
+        if cfg.get("model", {}) not in ({}, {"kind": "custom"}):
+            raise UserError("model: with an experiment the factory gives the model; leave [model] out")
+        out["model"] = {"kind": "custom"}
+    else:
+        out["model"] = _kinded("model", cfg.get("model", {}), MODEL, "mlp")
     opt = cfg.get("optimizer", {})
     out["optimizer"] = _fields("optimizer", opt, OPTIMIZER, skip=("groups",))
     groups = opt.get("groups", []) if isinstance(opt, dict) else []

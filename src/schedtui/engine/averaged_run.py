@@ -63,9 +63,10 @@ class AveragedRun:
             if only and name != only:
                 continue
             bn = name == "swa" and reason != "update_bn" and p.averaging.update_bn(p.data.train)
-            loss, acc = evaluate(model, p.data.val, p.loss, p.amp_dtype)
+            extra: dict = {}
+            loss, acc = evaluate(model, p.data.val, p.loss, p.amp_dtype, p.metrics, extra)
             self._emit("eval", split="val", model=name, loss=loss, acc=acc, reason=reason,
-                       **({"bn_updated": True} if bn or reason == "update_bn" else {}))
+                       **({"bn_updated": True} if bn or reason == "update_bn" else {}), **({"metrics": extra} if extra else {}))
 
     def _check_early_stop(self, metrics: dict) -> None:
         es = self.parts.early_stop

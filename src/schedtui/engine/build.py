@@ -8,7 +8,7 @@ log exists. torch only; must not import textual/rich.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from schedtui.engine.knobs import Holder, Knob, build_knobs
 from schedtui.engine.losses import WeightedLoss
 from schedtui.engine.models import build_model
 from schedtui.engine.optim import build_optimizer
+from schedtui.engine.user_parts import experiment_pieces
 from schedtui.errors import UserError
 from schedtui.schedule import KnobSchedules, Timing
 
@@ -39,6 +40,7 @@ class RunParts:
     amp_dtype: torch.dtype | None
     averaging: Averaging | None = None  # SWA (on demand or from [swa]) and EMA ([ema])
     early_stop: EarlyStopping | None = None  # [early_stopping]
+    metrics: dict = field(default_factory=dict)  # a factory's validation metrics: name -> fn(output, target)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -76,19 +78,38 @@ def _check_planned_edits(edits: list, knobs: dict, timing: Timing) -> None:
             raise UserError(f"edits[{i}].step: {e['step']} is past the run's last update ({timing.total_steps})")
 
 
+def _knob_value(k) -> float:
+    try:
+        v = k.get()
+    except Exception as e:
+        raise UserError(f"knob {k.name}: get() raised {type(e).__name__}: {e}") from None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"knob {k.name}: get() must return a number, got {type(v).__name__}")
+    return float(v)
+
+
 def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     device = resolve_device(cfg["device"])
     if cfg["engine"]["threads"]:
         torch.set_num_threads(cfg["engine"]["threads"])
     seed_everything(cfg["seed"])
-    data = build_data(cfg["data"], device, cfg["seed"], data_dir)
-    model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
-    if device.type == "cuda" and cfg["model"].get("channels_last"):
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, cfg["optimizer"])
-    loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
+    extra_knobs, metrics = [], {}
+    if cfg.get("experiment"):  # a factory gives the pieces (schedtui run module:function)
+        data, model, optimizer, loss, extra_knobs, metrics = experiment_pieces(cfg, device, data_dir)
+    else:
+        data = build_data(cfg["data"], device, cfg["seed"], data_dir)
+        model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
+        if device.type == "cuda" and cfg["model"].get("channels_last"):
+            model = model.to(memory_format=torch.channels_last)
+        optimizer = build_optimizer(model, cfg["optimizer"])
+        loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
     clip = Holder(cfg["optimizer"]["grad_clip"])
     knobs, initial, defaults = build_knobs(model, optimizer, loss, clip, cfg)
+    for k in extra_knobs:
+        if k.name in knobs:
+            raise UserError(f"experiment knob {k.name!r}: a built-in knob has that name; built-in: {', '.join(knobs)}")
+        knobs[k.name] = k
+        initial[k.name] = _knob_value(k)
     timing = Timing(len(data.train), len(data.train) * cfg["epochs"])
     specs = {**defaults, **cfg["schedules"]}
     averaging = Averaging(model, cfg, timing)
@@ -103,4 +124,4 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing)
     _check_planned_edits(cfg["edits"], knobs, timing)
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
-                    _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop)
+                    _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop, metrics)

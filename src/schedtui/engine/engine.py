@@ -279,7 +279,9 @@ class Engine(Commands, AveragedRun):
 
     def _validate(self, reason: str = "epoch") -> dict:
         p = self.parts
-        loss, acc = evaluate(p.model, p.data.val, p.loss, p.amp_dtype)
+        extra: dict = {}
+        loss, acc = evaluate(p.model, p.data.val, p.loss, p.amp_dtype, p.metrics, extra)
         if math.isfinite(acc) and acc >= self.best.get("best_val_acc", -1.0):
             self.best = {"best_val_acc": acc, "best_val_loss": loss, "best_step": self.step}
-        return self._emit("eval", split="val", model="raw", loss=loss, acc=acc, reason=reason)
+        return self._emit("eval", split="val", model="raw", loss=loss, acc=acc, reason=reason,
+                          **({"metrics": extra} if extra else {}))

@@ -1,6 +1,10 @@
-"""Validation: mean task loss (no label smoothing) and accuracy over a loader.
+"""Validation: mean task loss (no label smoothing), accuracy, and a factory's metrics over a loader.
 
-One host-device sync per evaluation (the final read), none per batch. torch only.
+Accuracy: one logit per sample is a binary task (logit > 0), several a multiclass
+one (argmax); a factory's own loss (task "custom") gets accuracy when the shapes
+say classification (integer targets), else none (NaN). `metrics` (name ->
+fn(output, target) -> scalar) are averaged over samples into `extra`. One
+host-device sync per evaluation (the final read), none per batch. torch only.
 """
 
 from __future__ import annotations
@@ -10,25 +14,45 @@ import torch
 from schedtui.engine.losses import WeightedLoss
 
 
+def _hits(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | None:
+    if task == "custom":
+        if y.dtype.is_floating_point or y.dim() != 1 or logits.shape[0] != y.shape[0]:
+            return None
+        task = "binary" if logits.dim() == 1 or logits.shape[-1] == 1 else "multiclass"
+    if task == "binary":
+        return ((logits.reshape(-1) > 0).long() == y.long()).sum()
+    return (logits.argmax(-1) == y).sum()
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, loader, loss: WeightedLoss, amp_dtype=None) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, loader, loss: WeightedLoss, amp_dtype=None, metrics: dict | None = None,
+             extra: dict | None = None) -> tuple[float, float]:
+    """(mean loss, accuracy) over `loader`; with `metrics`, their means go into `extra`."""
     was_training = model.training
     model.eval()
     total = correct = None
+    sums: dict = {}
     n = 0
+    no_acc = False
     for xb, yb in loader:
         with torch.autocast(xb.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)
         batch_loss = loss.task_loss(logits, yb) * yb.shape[0]
-        if loss.task == "binary":
-            hits = ((logits.reshape(-1) > 0).float() == yb.float()).sum()
-        else:
-            hits = (logits.argmax(-1) == yb).sum()
+        hits = _hits(loss.task, logits, yb)
+        no_acc = no_acc or hits is None
         total = batch_loss if total is None else total + batch_loss
-        correct = hits if correct is None else correct + hits
+        if hits is not None:
+            correct = hits if correct is None else correct + hits
+        for name, fn in (metrics or {}).items():
+            v = torch.as_tensor(fn(logits, yb), device=logits.device).float() * yb.shape[0]
+            sums[name] = v if name not in sums else sums[name] + v
         n += yb.shape[0]
     model.train(was_training)
     if n == 0:
         return float("nan"), float("nan")
-    val_loss, hits = torch.stack([total.float(), correct.float()]).tolist()  # one host-device sync
-    return val_loss / n, hits / n
+    names = list(sums)
+    correct = correct if correct is not None and not no_acc else torch.full((), float("nan"), device=total.device)
+    row = torch.stack([total.float(), correct.float(), *[sums[k] for k in names]]).tolist()  # one host-device sync
+    if extra is not None:
+        extra.update({k: v / n for k, v in zip(names, row[2:])})
+    return row[0] / n, row[1] / n

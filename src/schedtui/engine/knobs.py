@@ -12,23 +12,15 @@ import textual/rich.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fnmatch import fnmatch
-from typing import Callable
 
 from torch import nn
 
 from schedtui.errors import UserError
-from schedtui.schedule.bounds import NONNEGATIVE, UNIT, UNIT_OPEN, Bounds
+from schedtui.knob import Knob
+from schedtui.schedule.bounds import NONNEGATIVE, UNIT, UNIT_OPEN
 
-
-@dataclass
-class Knob:
-    name: str
-    get: Callable[[], float]
-    set: Callable[[float], None]
-    bounds: Bounds
-    doc: str
+__all__ = ["Holder", "Knob", "build_knobs"]
 
 
 class Holder:
@@ -86,7 +78,8 @@ def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> t
     groups = optimizer.param_groups
     default_groups = [g for g in groups if g["name"] == "default"]
     for key, bounds in (("lr", NONNEGATIVE), ("weight_decay", NONNEGATIVE)):
-        master = Holder(opt_cfg[key])
+        start = default_groups[0][key] if default_groups else opt_cfg[key]  # a factory's optimizer has its own
+        master = Holder(start)
 
         def set_master(v, master=master, gs=default_groups, key=key):
             master.value = v
@@ -94,24 +87,25 @@ def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> t
                 g[key] = v
 
         knobs[key] = Knob(key, lambda m=master: m.value, set_master, bounds, f"{key} of the default parameter group")
-        initial[key] = opt_cfg[key]
+        initial[key] = start
         for g in groups:
             if g["name"] == "default":
                 continue
             name = f"{key}@{g['name']}"
             knobs[name] = Knob(name, lambda g=g, key=key: g[key], _groups_setter([g], key), bounds, f"{key} of group {g['name']}")
             initial[name] = g[key]
-            if opt_cfg[key] > 0:
-                defaults[name] = {"kind": "follow", "knob": key, "factor": g[key] / opt_cfg[key]}
+            if start > 0:
+                defaults[name] = {"kind": "follow", "knob": key, "factor": g[key] / start}
             elif g[key] > 0:
                 defaults[name] = {"kind": "constant"}
             else:
                 defaults[name] = {"kind": "follow", "knob": key, "factor": 1.0}
     if "betas" in groups[0]:
         knobs["momentum"] = Knob("momentum", lambda: groups[0]["betas"][0], _groups_setter(groups, "betas", 0), UNIT_OPEN, "Adam beta1")
-    else:
+        initial["momentum"] = groups[0]["betas"][0]
+    elif "momentum" in groups[0]:
         knobs["momentum"] = Knob("momentum", lambda: groups[0]["momentum"], _groups_setter(groups, "momentum"), UNIT_OPEN, "SGD momentum")
-    initial["momentum"] = opt_cfg["momentum"]
+        initial["momentum"] = groups[0]["momentum"]
     for base, kinds, attr, bounds, cfg_key in (
         ("dropout", (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout), "p", UNIT_OPEN, "dropout"),
         ("bn_momentum", (nn.modules.batchnorm._BatchNorm,), "momentum", UNIT, "bn_momentum"),
@@ -120,13 +114,14 @@ def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> t
         for name, mods in claimed.items():
             knobs[name] = _module_knob(name, mods, attr, bounds, f"{attr} of {len(mods)} {base.split('_')[0]} module(s)")
             initial[name] = cfg["model"].get(cfg_key, getattr(mods[0], attr))
-    knobs["label_smoothing"] = Knob("label_smoothing", lambda: loss.label_smoothing,
-                                    lambda v: setattr(loss, "label_smoothing", v), UNIT_OPEN, "label smoothing of the task loss")
-    initial["label_smoothing"] = cfg["loss"]["label_smoothing"]
+    if hasattr(loss, "label_smoothing"):  # the built-in loss (a factory's own loss function has none)
+        knobs["label_smoothing"] = Knob("label_smoothing", lambda: loss.label_smoothing,
+                                        lambda v: setattr(loss, "label_smoothing", v), UNIT_OPEN, "label smoothing of the task loss")
+        initial["label_smoothing"] = cfg["loss"]["label_smoothing"]
     knobs["grad_clip"] = Knob("grad_clip", lambda: clip.value, lambda v: setattr(clip, "value", v), NONNEGATIVE,
                               "max gradient norm (0 = no clipping)")
     initial["grad_clip"] = opt_cfg["grad_clip"]
-    for term, w in cfg["loss"]["terms"].items():
+    for term, w in (cfg["loss"]["terms"] if hasattr(loss, "weights") else {}).items():
         name = f"loss@{term}"
         knobs[name] = Knob(name, lambda t=term: loss.weights[t], lambda v, t=term: loss.weights.__setitem__(t, v),
                            NONNEGATIVE, f"weight of loss term {term}")

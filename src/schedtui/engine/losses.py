@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from schedtui.errors import UserError
+
 
 class WeightedLoss:
     def __init__(self, model: nn.Module, task: str, weights: dict, label_smoothing: float):
@@ -64,3 +66,26 @@ class WeightedLoss:
         if name == "logit_norm":
             return logits.float().pow(2).mean()
         raise ValueError(f"unknown loss term {name!r}")
+
+
+class UserLoss:
+    """A factory's loss function `fn(output, target) -> scalar tensor`, shaped like `WeightedLoss` for the engine.
+
+    It has no label smoothing or loss terms of its own (steer its weights with custom knobs)."""
+
+    task = "custom"
+    names = ["loss"]
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def task_loss(self, output: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+        total = self.fn(output, y)
+        if not isinstance(total, torch.Tensor) or total.numel() != 1:
+            got = f"a tensor of shape {tuple(total.shape)}" if isinstance(total, torch.Tensor) else type(total).__name__
+            raise UserError(f"the experiment's loss must return a scalar tensor, got {got}")
+        return total.reshape(())
+
+    def __call__(self, output: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        total = self.task_loss(output, y)
+        return total, total.detach().float().reshape(1)

@@ -1,0 +1,1 @@
+"""Runnable examples of schedtui with your own model (see README "Use it with your own model")."""

@@ -1,0 +1,132 @@
+"""A factory's data as the engine's loaders: (inputs, targets) batches on the training device.
+
+- A pair of tensors: held on the device, batched by `DeviceLoader` (the fastest path).
+- A map-style dataset of (input, target) pairs: batched by torch's `DataLoader` with a
+  batch sampler whose order depends only on (seed, epoch), so runs, reruns and
+  resumes see the same batches; resuming mid-epoch starts the sampler at the batch,
+  loading nothing it skips.
+- A `DataLoader` of the user's own: used as it is (its own order); `set_epoch` is
+  passed to its sampler when it has one, and resuming mid-epoch skips batches by
+  loading them (exact only when the user's loader is deterministic).
+Every batch is moved to the device (non-blocking from pinned memory on CUDA).
+torch only; must not import textual/rich.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from schedtui.engine.data import DataBundle
+from schedtui.engine.loader import DeviceLoader, epoch_seed
+from schedtui.errors import UserError
+
+
+def _pair(batch, what: str):
+    if isinstance(batch, (list, tuple)) and len(batch) == 2:
+        return batch
+    raise UserError(f"{what}: batches must be (input, target) pairs, got {type(batch).__name__}"
+                    + (f" of {len(batch)}" if isinstance(batch, (list, tuple)) else ""))
+
+
+class _ToDevice:
+    def __init__(self, device: torch.device):
+        self.device = device
+        self._non_blocking = device.type == "cuda"
+
+    def _move(self, batch, what: str):
+        x, y = _pair(batch, what)
+        return x.to(self.device, non_blocking=self._non_blocking), y.to(self.device, non_blocking=self._non_blocking)
+
+
+class DatasetLoader(_ToDevice):
+    """Batches of a map-style dataset in a (seed, epoch)-determined order."""
+
+    def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool, device, num_workers: int, what: str):
+        super().__init__(device)
+        self.dataset, self.batch_size, self.shuffle, self.seed, self.drop_last = dataset, batch_size, shuffle, seed, drop_last
+        self.num_workers, self.what, self.epoch = num_workers, what, 0
+        self.n = len(dataset)
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def rng_state(self):
+        return None  # the order is a function of (seed, epoch); nothing else to keep
+
+    def _batches(self, start: int) -> list[list[int]]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 0))
+            order = torch.randperm(self.n, generator=g).tolist()
+        else:
+            order = list(range(self.n))
+        bs = self.batch_size
+        return [order[i * bs:(i + 1) * bs] for i in range(start, len(self))]
+
+    def iter_from(self, start: int, rng_state=None) -> Iterator:
+        loader = DataLoader(self.dataset, batch_sampler=self._batches(start), num_workers=self.num_workers,
+                            pin_memory=self.device.type == "cuda")
+        return (self._move(b, self.what) for b in loader)
+
+    def __iter__(self) -> Iterator:
+        return self.iter_from(0)
+
+
+class ForeignLoader(_ToDevice):
+    """A DataLoader the factory built itself: its own order and batching."""
+
+    def __init__(self, loader: DataLoader, device, what: str):
+        super().__init__(device)
+        self.loader, self.what = loader, what
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in (self.loader.sampler, getattr(self.loader, "batch_sampler", None)):
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
+
+    def rng_state(self):
+        return None
+
+    def iter_from(self, start: int, rng_state=None) -> Iterator:
+        return (self._move(b, self.what) for b in itertools.islice(iter(self.loader), start, None))
+
+    def __iter__(self) -> Iterator:
+        return self.iter_from(0)
+
+
+def user_loader(data, data_cfg: dict, device: torch.device, seed: int, *, train: bool):
+    what = "train data" if train else "val data"
+    bs = data_cfg["batch_size"] if train else (data_cfg.get("eval_batch_size") or 2 * data_cfg["batch_size"])
+    if isinstance(data, DataLoader):
+        return ForeignLoader(data, device, what)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise UserError(f"{what}: {x.shape[0]} inputs but {y.shape[0]} targets")
+        return DeviceLoader(x.to(device), y.to(device), bs, shuffle=train and data_cfg["shuffle"], seed=seed,
+                            drop_last=train and data_cfg["drop_last"])
+    if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (str, bytes, dict))):
+        if len(data) == 0:
+            raise UserError(f"{what}: the dataset is empty")
+        _pair(data[0], what)
+        return DatasetLoader(data, bs, shuffle=train and data_cfg["shuffle"], seed=seed, drop_last=train and data_cfg["drop_last"],
+                             device=device, num_workers=data_cfg["num_workers"], what=what)
+    raise UserError(f"{what}: expected a map-style Dataset, a DataLoader or an (inputs, targets) pair of tensors, "
+                    f"got {type(data).__name__}")
+
+
+def user_data(train, val, data_cfg: dict, device: torch.device, seed: int, name: str) -> DataBundle:
+    tr = user_loader(train, data_cfg, device, seed, train=True)
+    if len(tr) == 0:
+        raise UserError("train data: no batches (fewer samples than data.batch_size with drop_last?)")
+    va = user_loader(val, data_cfg, device, seed, train=False) if val is not None else []
+    return DataBundle(train=tr, val=va, input_shape=(), n_classes=0, task="custom", name=name)
