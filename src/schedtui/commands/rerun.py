@@ -23,6 +23,7 @@ from schedtui.commands import command_parser
 from schedtui.config.edits import logged_edits, planned_edit
 from schedtui.config.schema import validate
 from schedtui.errors import UserError
+from schedtui.experiment import OWN_LOOP, load_factory
 from schedtui.events import read_log
 
 EPILOG = """\
@@ -49,6 +50,8 @@ def plan_rerun(log, until: int | None, pause_at_until: bool):
     header = log.header
     if not isinstance(header.get("config"), dict):
         raise UserError(f"{log.path}: the header has no config to rerun")
+    if header["config"].get("experiment") == OWN_LOOP:
+        load_factory(OWN_LOOP)  # says, in one line, why a run of an own loop cannot be re-executed
     cfg = validate({k: v for k, v in header["config"].items() if k != "edits"})
     cfg["edits"] = logged_edits(log.events)
     plan = []
@@ -88,7 +91,7 @@ def version_notes(header: dict) -> list[str]:
             now = metadata.version(dist)
         except metadata.PackageNotFoundError:
             now = None
-        if was and now and was != now:
+        if was and now and was.split("+")[0] != now.split("+")[0]:  # torch says 2.15.0+cu132, its metadata 2.15.0
             notes.append(f"{name} {now} here, {was} in the source: values may differ from the source's")
     return notes
 

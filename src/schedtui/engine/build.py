@@ -103,14 +103,23 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg["optimizer"])
         loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
+    return assemble(cfg, device, data, model, optimizer, loss, extra_knobs, metrics, len(data.train))
+
+
+def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list, metrics: dict, steps_per_epoch: int,
+             skip_knobs: tuple = ()) -> RunParts:
+    """Knobs, schedules, SWA/EMA and early stopping around built pieces (a preset's, a factory's, an own loop's)."""
     clip = Holder(cfg["optimizer"]["grad_clip"])
     knobs, initial, defaults = build_knobs(model, optimizer, loss, clip, cfg)
+    for name in skip_knobs:  # what the caller's loop does not apply (an own loop clips its own gradients)
+        knobs.pop(name, None)
+        initial.pop(name, None)
     for k in extra_knobs:
         if k.name in knobs:
             raise UserError(f"experiment knob {k.name!r}: a built-in knob has that name; built-in: {', '.join(knobs)}")
         knobs[k.name] = k
         initial[k.name] = _knob_value(k)
-    timing = Timing(len(data.train), len(data.train) * cfg["epochs"])
+    timing = Timing(steps_per_epoch, steps_per_epoch * cfg["epochs"])
     specs = {**defaults, **cfg["schedules"]}
     averaging = Averaging(model, cfg, timing)
     early_stop = EarlyStopping(cfg["early_stopping"], model) if "early_stopping" in cfg else None
