@@ -12,12 +12,13 @@ import time
 from schedtui.events import read_log
 
 
-def run_in_pty(args, keys_when, timeout=60.0):
-    """Start `python -m schedtui ARGS` on an 80x24 pty; when a screen shows `keys_when[i][0]`, type its keys."""
+def run_in_pty(args, keys_when, timeout=60.0, python_args=None):
+    """Start `python -m schedtui ARGS` (or `python PYTHON_ARGS`) on an 80x24 pty; when a screen shows
+    `keys_when[i][0]`, type its keys."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal program, as a person starts it
         os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "schedtui", *args])
+        os.execv(sys.executable, [sys.executable, *(python_args or ["-m", "schedtui", *args])])
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     seen, pending, t0 = b"", list(keys_when), time.monotonic()
     status = None

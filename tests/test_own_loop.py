@@ -134,3 +134,17 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         with schedtui.monitor(m, torch.optim.SGD(m.parameters(), lr=0.1), epochs=1, steps_per_epoch=2,
                               schedules={"lrr": {"kind": "constant"}}, runs_dir=tmp_path / "r"):
             pass
+
+
+def test_your_loop_under_the_live_screen_in_a_terminal(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from test_cli_tty import run_in_pty
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child imports examples/ from here
+    code = f"from examples.own_loop import main; print('status', main(epochs=20000, runs_dir={str(tmp_path / 'runs')!r}))"
+    status, tail = run_in_pty([], [("RUNNING", ["q"]), ("Stop it and quit?", ["y"])], python_args=["-c", code])
+    assert status == 0 and b"status stopped" in tail, tail[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    log = read_log(run / "events.jsonl")
+    assert of_type(log, "step") and of_type(log, "end")[0]["status"] == "stopped"
