@@ -41,7 +41,11 @@ class Commands:
 
     def _apply_pending(self, block: bool = True) -> None:
         """Apply the plan's entries for this step, then every queued command; while paused (and `block`),
-        wait here for more."""
+        wait here for more. The losses still pending are read first, so the log has every step up to
+        here before what applies at this boundary."""
+        if not self._due():
+            return  # the common case, every step: nothing to do, and only a few attribute reads to find out
+        self._read_losses()
         self._apply_plan()
         if self._checkpoint_due:  # checkpoint_every: after the plan, so a resume does not apply it twice
             self._checkpoint("epoch")
@@ -59,6 +63,16 @@ class Commands:
             except TypeError as e:  # wrong arguments for the command
                 error = UserError(f"{command}: {e}")
             _settle(fut, result, error)
+
+    def _due(self) -> bool:
+        """Whether anything applies at this boundary: a queued command, a plan entry or checkpoint due, a
+        rerun's stop, or a pause (which waits for commands)."""
+        if self._paused or self._checkpoint_due or not self._commands.empty():
+            return True
+        if self._plan and self._plan[0][0] <= self.step:
+            return True
+        r = self._rerun
+        return r is not None and r.stop_at is not None and self.step >= r.stop_at
 
     def _apply_plan(self) -> None:
         while self._plan and self._plan[0][0] <= self.step:

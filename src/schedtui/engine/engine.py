@@ -17,7 +17,13 @@ from the same config and `checkpoint.restore`d before `start`; it trains on from
 the checkpoint's step, epoch and batch.
 
 Losses stay on the device and are read in batches (`engine.read_every` updates or
-`engine.flush_interval` seconds, whichever first): one host-device sync per read.
+`engine.flush_interval` seconds, whichever first; on the CPU, where a read costs no
+sync, at least every `CPU_READ_S` seconds so displays stay current): one host-device
+sync per read. Everything pending is read before a command or planned entry applies
+at a step boundary, so a step's event always precedes what happened after it. The
+per-step path is kept lean (measured against a bare PyTorch loop in
+benchmarks/overhead.py): no autocast context when autocast is off, one clock read,
+nothing but a queue check at a boundary where no command waits.
 torch only; must not import textual or rich.
 """
 
@@ -43,14 +49,21 @@ from schedtui.errors import UserError
 __all__ = ["OPS", "Engine", "Rerun"]
 
 _RATE_WINDOW_S = 0.5
+CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it is only to spare Python work per step
+CPU_READ_S = 0.1  # ... and it happens at least this often, so a 10 Hz screen sees every frame's steps
+_monotonic = time.monotonic
 
 
 class Engine(Commands, AveragedRun):
     def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
         eng = parts.cfg["engine"]
-        self._read_every = eng["read_every"] or (1 if parts.device.type == "cpu" else 64)
+        cpu = parts.device.type == "cpu"
+        self._read_every = eng["read_every"] or (CPU_READ_EVERY if cpu else 64)
         self._flush_interval = eng["flush_interval"]
+        self._read_interval = min(self._flush_interval, CPU_READ_S) if cpu else self._flush_interval
+        self._read_due = 0.0  # monotonic time by which pending losses are read
+        self._autocast = parts.amp_dtype is not None
         self._on_nonfinite = eng["on_nonfinite"]
         self._rerun = rerun
         if rerun is not None and self._on_nonfinite == "pause":
@@ -95,6 +108,7 @@ class Engine(Commands, AveragedRun):
     def start(self) -> "Engine":
         self._t0 = time.monotonic()
         self._last_read = self._rate_mark = (self._active_offset, self._samples)
+        self._read_due = self._t0 + self._read_interval
         self.status = "running"
         self._thread.start()
         return self
@@ -184,7 +198,10 @@ class Engine(Commands, AveragedRun):
     def _update(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
         p = self.parts
         p.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(p.device.type, dtype=p.amp_dtype, enabled=p.amp_dtype is not None):
+        if self._autocast:
+            with torch.autocast(p.device.type, dtype=p.amp_dtype):
+                logits = p.model(xb)
+        else:  # entering a disabled autocast still costs microseconds a step
             logits = p.model(xb)
         total, parts = p.loss(logits, yb)
         if self._scaler is not None:
@@ -203,10 +220,15 @@ class Engine(Commands, AveragedRun):
         self._samples += yb.shape[0]
         if p.averaging is not None:
             self._after_update_averaging()  # EMA every step; SWA when due by steps
-        self._pending.append((self.step, self._applied, parts))
-        if len(self._pending) >= self._read_every or self.active_seconds() - self._last_read[0] >= self._flush_interval:
-            self._read_losses()
+        self._record(parts)
         self._apply_knobs()
+
+    def _record(self, losses: torch.Tensor) -> None:
+        """Keep update `step`'s losses ([total, terms...], on the device) and the knob values it used; read
+        them in a batch when enough are pending or the read is due."""
+        self._pending.append((self.step, self._applied, losses))
+        if len(self._pending) >= self._read_every or _monotonic() >= self._read_due:
+            self._read_losses()
 
     def _apply_knobs(self) -> None:
         """Compute every knob's value for update step+1 and write the changed ones to the live objects."""
@@ -221,26 +243,29 @@ class Engine(Commands, AveragedRun):
     def _read_losses(self) -> None:
         if not self._pending:
             return
-        rows = torch.stack([t for _, _, t in self._pending]).tolist()  # one host-device sync per read
+        pending, self._pending = self._pending, []
+        rows = torch.stack([t for _, _, t in pending]).tolist()  # one host-device sync per read
         active = self.active_seconds()
         self._last_read = (active, self._samples)
+        self._read_due = _monotonic() + self._read_interval
         dt = active - self._rate_mark[0]
         if dt >= _RATE_WINDOW_S or self._sps is None:  # throughput over at least half a second, not per read
             self._sps = round((self._samples - self._rate_mark[1]) / dt, 2) if dt > 0 else None
             self._rate_mark = (active, self._samples)
-        sps = self._sps
+        sps, epoch, emit, keep = self._sps, self.epoch, self.log.emit, self._epoch_losses.append
         names = self.parts.loss.names
+        terms = len(names) > 1
         bad = None
-        for (step, knobs, _), row in zip(self._pending, rows):
-            fields = {"epoch": self.epoch, "loss": row[0], "knobs": knobs, "samples_per_s": sps}
-            if len(names) > 1:
-                fields["terms"] = dict(zip(names, row[1:]))
-            self._emit("step", step, **fields)
-            if math.isfinite(row[0]):
-                self._epoch_losses.append(row[0])
+        for (step, knobs, _), row in zip(pending, rows):
+            loss = row[0]
+            if terms:
+                emit("step", step, epoch=epoch, loss=loss, knobs=knobs, samples_per_s=sps, terms=dict(zip(names, row[1:])))
+            else:
+                emit("step", step, epoch=epoch, loss=loss, knobs=knobs, samples_per_s=sps)
+            if math.isfinite(loss):
+                keep(loss)
             elif bad is None:
-                bad = (step, row[0])
-        self._pending = []
+                bad = (step, loss)
         if bad is not None:
             self._nonfinite(*bad)
 

@@ -44,7 +44,9 @@ def event_line(ev: dict) -> tuple[str, str] | None:
         why = " (manual)" if ev.get("reason") == "manual" else ""
         model = ev.get("model", "raw")
         which = "" if model == "raw" else f" {model}"
-        return "" if model == "raw" else "cyan", f"{where}val{which} {fmt(ev.get('loss'), '.3g')} acc {fmt(ev.get('acc'), '.1%')}{why}"
+        acc = ev.get("acc")
+        acc_s = f" acc {fmt(acc, '.1%')}" if isinstance(acc, (int, float)) and acc == acc else ""  # none for a regression
+        return "" if model == "raw" else "cyan", f"{where}val{which} {fmt(ev.get('loss'), '.3g')}{acc_s}{why}"
     if t == "swa":
         op = ev.get("op")
         if op == "start":
