@@ -34,7 +34,7 @@ def main(epochs: int = 20, runs_dir: str = "runs") -> str:
                                       "dropout": {"kind": "linear", "end": 0.0, "unit": "epoch"}})
 
     def loop(mon):
-        for epoch in range(epochs):
+        for _ in range(epochs):
             model.train()
             order = torch.randperm(800)
             for i in range(batches):

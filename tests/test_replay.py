@@ -157,7 +157,7 @@ def test_a_real_steered_run_replays_with_its_values(tmp_path):
 
 
 def test_without_a_terminal_replay_prints_a_summary(tmp_path, capsys):
-    path = write_log(tmp_path / "events.jsonl")
+    write_log(tmp_path / "events.jsonl")
     assert main(["replay", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "run r1 (synthetic) on cpu: completed at step 60 of 60"

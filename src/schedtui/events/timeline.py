@@ -29,7 +29,6 @@ import math
 import re
 import threading
 from bisect import bisect_right
-from pathlib import Path
 
 from schedtui.events.format import VERSION, LogError, upgrade
 from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_log_path
