@@ -60,13 +60,9 @@ class RunApp(App):
         self.charts.refresh(layout=True)
 
     def _redraw_charts(self) -> None:
-        """The status line and the charts, once a frame: only their lines that changed are repainted."""
-        self.status_bar.update_lines()
+        self.status_bar.refresh()
         n = len(self.view.chart_names())
-        if n != self._n_charts:
-            self.charts.refresh(layout=True)
-        else:
-            self.charts.update_lines()
+        self.charts.refresh(layout=n != self._n_charts)
         self._n_charts = n
 
     def _update_table(self) -> None:
