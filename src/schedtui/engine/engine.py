@@ -252,20 +252,22 @@ class Engine(Commands, AveragedRun):
         if dt >= _RATE_WINDOW_S or self._sps is None:  # throughput over at least half a second, not per read
             self._sps = round((self._samples - self._rate_mark[1]) / dt, 2) if dt > 0 else None
             self._rate_mark = (active, self._samples)
-        sps, epoch, emit, keep = self._sps, self.epoch, self.log.emit, self._epoch_losses.append
+        sps, epoch, keep = self._sps, self.epoch, self._epoch_losses.append
         names = self.parts.loss.names
         terms = len(names) > 1
-        bad = None
+        bad, items = None, []
         for (step, knobs, _), row in zip(pending, rows):
             loss = row[0]
             if terms:
-                emit("step", step, epoch=epoch, loss=loss, knobs=knobs, samples_per_s=sps, terms=dict(zip(names, row[1:])))
+                items.append((step, {"epoch": epoch, "loss": loss, "knobs": knobs, "samples_per_s": sps,
+                                     "terms": dict(zip(names, row[1:]))}))
             else:
-                emit("step", step, epoch=epoch, loss=loss, knobs=knobs, samples_per_s=sps)
+                items.append((step, {"epoch": epoch, "loss": loss, "knobs": knobs, "samples_per_s": sps}))
             if math.isfinite(loss):
                 keep(loss)
             elif bad is None:
                 bad = (step, loss)
+        self.log.emit_many("step", items)  # one lock and one timestamp for the batch
         if bad is not None:
             self._nonfinite(*bad)
 

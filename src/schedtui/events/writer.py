@@ -15,16 +15,19 @@ Contract:
   no JSON encoding and no file I/O, so it costs a few microseconds. Thread-safe;
   events reach the file and the subscribers in `seq` order. The dict is shared with
   the writer and subscribers: don't mutate it afterwards.
-- The writer thread encodes batches of events (NaN and inf are kept, as JSON
-  `NaN`/`Infinity`), writes them in one call, and flushes to the OS at least every
+- `emit_many(type, items)` does the same for a batch of (step, fields) at once (the
+  engine's step events, read in batches): one lock and one timestamp for all.
+- The writer thread encodes batches of events (`events.encode`: json's text, step
+  events formatted directly; NaN and inf are kept, as JSON `NaN`/`Infinity`),
+  writes them in one call, and flushes to the OS at least every
   `flush_interval` seconds while anything is unflushed. `flush()` forces that;
   `close()` writes everything, flushes and closes the file.
 - A write error (disk full) is stored and raised, as `LogError`, from the next
   `emit`/`flush`/`close` (once); after it, events still reach subscribers but are
   no longer written.
 
-Pure Python, stdlib only; imports nothing from schedtui except `schedtui.errors`
-and `schedtui.events.format`, and no torch, textual or rich.
+Pure Python, stdlib only; imports nothing from schedtui except `schedtui.errors`,
+`schedtui.events.format` and `schedtui.events.encode`, and no torch, textual or rich.
 """
 
 from __future__ import annotations
@@ -43,50 +46,12 @@ try:
 except ImportError:  # pragma: no cover - not on Windows: no lock, nothing else changes
     fcntl = None
 
+from schedtui.events.encode import make_encoder as _make_encoder
 from schedtui.events.format import EVENT_TYPES, FORMAT, VERSION, LogError
 
 _monotonic = time.monotonic
 _RESERVED_HEADER = ("format", "version", "seq", "type")
 _POLL_S = 0.05  # how often the writer thread looks at the queue; bounds its memory
-
-
-def _default(o):
-    """Last resort for values json can't encode (tensors, numpy scalars, paths, sets)."""
-    item = getattr(o, "item", None)
-    if callable(item):
-        try:
-            return item()  # a device tensor costs a host-device sync here, off the training thread
-        except Exception:
-            pass
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    return str(o)
-
-
-def _make_encoder():
-    """ev -> the same text as json.dumps(ev, separators=(",", ":"), allow_nan=True), faster:
-    the C encoder is built once (json.dumps builds one per call). One per log: its
-    circular-reference markers must not be shared between writer threads."""
-    markers: dict = {}
-    c_enc = json.encoder.c_make_encoder
-    if c_enc is None:  # pragma: no cover - CPython always has _json
-        enc = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_default).encode
-    else:
-        it = c_enc(markers, _default, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-        join = "".join
-
-        def enc(ev):
-            return join(it(ev, 0))
-
-    def encode_safe(ev: dict) -> str:
-        try:
-            return enc(ev)
-        except Exception as e:  # e.g. a circular structure: keep the line, say what went wrong
-            markers.clear()
-            keep = {k: ev.get(k) for k in ("seq", "type", "step", "time")}
-            return enc({**keep, "unserialisable": f"{type(e).__name__}: {e}"})
-
-    return encode_safe
 
 
 _EMITTABLE = EVENT_TYPES - {"header"}
@@ -242,6 +207,31 @@ class EventLog:
             for s in self._subs:
                 s.put(ev)
         return ev
+
+    def emit_many(self, type: str, items: list) -> list[dict]:
+        """`emit(type, step, **fields)` for each (step, fields) in `items`, under one lock and one timestamp;
+        returns the events. `fields` dicts are not copied: don't reuse them."""
+        if type not in _EMITTABLE:
+            raise ValueError(f"unknown event type {type!r}")
+        if self._error is not None:
+            self._raise_error()
+        out = []
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.path}: emit after close")
+            seq, t = self._seq, round(_monotonic() - self._t0, 6)
+            subs, append = self._subs, self._q_append
+            for step, fields in items:
+                if "seq" in fields or "time" in fields:
+                    raise ValueError("emit: 'seq' and 'time' are set by the log")
+                seq += 1
+                ev = {"seq": seq, "type": type, "step": step, "time": t, **fields}
+                self._seq = seq
+                append(ev)
+                for s in subs:
+                    s.put(ev)
+                out.append(ev)
+        return out
 
     def subscribe(self) -> queue.SimpleQueue:
         """A queue that receives every event emitted after this call."""

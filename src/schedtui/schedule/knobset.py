@@ -3,7 +3,11 @@
 `KnobSchedules.values(step)` gives every knob's value for update step+1 (step =
 updates completed). `edit(...)` applies one of set / scale / schedule / revert at a
 step (DESIGN.md "Steps, epochs and edits") after checking that the knob stays in
-its bounds for the rest of the run; a rejected edit changes nothing. All state is
+its bounds for the rest of the run; a rejected edit changes nothing. A value
+that cannot change for a while (a constant, a milestone not yet reached, a set
+edit, a plateau between observations: the schedules' `hold`) is kept and handed
+out again until then, so the training run does not recompute every knob every
+step; any edit, observation or state load forgets what was kept. All state is
 plain data (`state_dict` round-trips through JSON): the active edits, and every
 validation metric observed with its step, which `load_state_dict` hands again to
 metric-driven schedules (ReduceLROnPlateau) so that they end where they were.
@@ -16,7 +20,7 @@ import math
 
 from schedtui.errors import UserError
 from schedtui.schedule.bounds import Bounds
-from schedtui.schedule.native import Follow
+from schedtui.schedule.native import FOREVER, Follow
 from schedtui.schedule.spec import build_schedule, describe_spec, spec_start
 from schedtui.schedule.timing import Timing
 
@@ -44,6 +48,7 @@ class KnobSchedules:
             start = spec_start(self.specs[k], k, initial[k])
             self._base[k] = build_schedule(self.specs[k], knob=k, start=start, timing=timing)
         self._override: dict[str, dict] = {}
+        self._held: dict[str, tuple] = {}  # knob -> (first step, step after the last, value): exact values kept
         self._order = self._resolve_order()
         at_zero: dict = {}
         for k in self._order:  # a follower keeps its starting ratio to the followed knob's value at step 0
@@ -62,9 +67,35 @@ class KnobSchedules:
         float rounding). The training run always asks exact values.
         """
         out = {}
+        if not exact:
+            for k in self._order:
+                out[k] = self._value(k, step, out, False)
+            return out
+        held = self._held
         for k in self._order:
-            out[k] = self._value(k, step, out, exact)
+            h = held.get(k)
+            if h is not None and h[0] <= step < h[1]:
+                out[k] = h[2]
+                continue
+            v = out[k] = self._value(k, step, out)
+            n = self._hold(k, step)
+            if n:
+                held[k] = (step, step + n, v)
         return out
+
+    def _hold(self, k: str, step: int) -> int | None:
+        """For how many steps from `step` knob k keeps its value (None: it may change at the next step)."""
+        ov = self._override.get(k)
+        if ov is None or ov["op"] == "scale":
+            sched, at = self._base[k], step
+        elif ov["op"] == "set":
+            return FOREVER
+        else:
+            sched, at = ov["schedule"], step - ov["step"]
+        if isinstance(sched, Follow) or at < 0:
+            return None
+        hold = getattr(sched, "hold", None)
+        return hold(at) if hold is not None else None
 
     def _value(self, k: str, step: int, out: dict, exact: bool = True) -> float:
         ov = self._override.get(k)
@@ -89,6 +120,7 @@ class KnobSchedules:
         schedules. An edit made at the same step comes after (the engine observes at the end of an epoch,
         before the next step boundary's commands)."""
         self._observed.append([step, dict(metrics)])
+        self._held.clear()
         for k in self.names:
             self._base[k].observe(metrics)
             if k in self._override and "schedule" in self._override[k]:
@@ -123,6 +155,7 @@ class KnobSchedules:
             record.update(spec=dict(spec), start=start, schedule=sched)
             fields["spec"] = dict(spec)
         saved = (dict(self._override), dict(self._factor), list(self._order))
+        self._held.clear()
         try:
             if op == "revert":
                 self._override.pop(knob, None)
@@ -134,6 +167,7 @@ class KnobSchedules:
             self._check_range([knob] + self._followers(knob), step, f"{op} {knob}: {{knob}}")
         except UserError:
             self._override, self._factor, self._order = saved
+            self._held.clear()
             raise
         fields.update(old=old, new=self.values(step)[knob])
         return fields
@@ -147,6 +181,7 @@ class KnobSchedules:
             after = self.curve(knob, step, points)
         finally:
             self._override, self._factor, self._order = saved
+            self._held.clear()
         return {**fields, "before": before, "after": after, "from_step": step}
 
     def curve(self, knob: str, start: int, points: int = 64) -> list:
@@ -216,6 +251,7 @@ class KnobSchedules:
         """Back to `state`: base schedules rebuilt and shown every observed metric again, the active edits
         rebuilt and shown the metrics observed after their step."""
         observed = [[int(s), dict(m)] for s, m in state.get("observed", [])]
+        self._held.clear()
         for k in self.names:
             self._base[k] = build_schedule(self.specs[k], knob=k, start=spec_start(self.specs[k], k, self._initial[k]),
                                            timing=self.timing)

@@ -6,7 +6,9 @@ single parameter group starts at the knob's value: so a knob driven by
 form, as `scheduler.step()` without arguments). One torch step per `unit`
 (optimizer update or epoch). Values are cached in a float array as they are
 produced (8 bytes a step), so any earlier step can be asked again. The training run asks `value(k)` for the next
-step only. Range checks, edit previews and next-change lookups ask `estimate(k)`,
+step only; a step-unit schedule is stepped a few dozen steps ahead at a time (the same
+values: the throw-away optimizer depends on nothing else), which is cheaper than a
+torch step between every two updates. Range checks, edit previews and next-change lookups ask `estimate(k)`,
 which uses torch's closed form for an index not yet stepped and does not enter the
 cache, so what the run trains with is always the stepped (chainable) value.
 
@@ -40,6 +42,7 @@ TORCH_KINDS = (
 )
 _NOT_ARGS = {"optimizer", "last_epoch", "scale_fn", "verbose"}
 PLATEAU_METRICS = ("val_loss", "val_acc", "train_loss")
+_AHEAD = 63  # a step-unit schedule is stepped this many updates ahead of what is asked, in one go
 
 
 def _torch_class(kind: str):
@@ -80,9 +83,16 @@ class TorchSchedule:
 
     def value(self, k: int) -> float:
         i = self._index(k)
-        while len(self._values) <= i:
-            self._advance()
+        if i >= len(self._values):
+            self._advance(i + 1 - len(self._values) + (_AHEAD if self.unit == "step" else 0))
         return self._values[i]
+
+    def hold(self, k: int) -> int | None:
+        """Steps from k with the same value: the rest of the epoch for an epoch-unit schedule."""
+        if self.unit == "step":
+            return None
+        spe = self.timing.steps_per_epoch
+        return spe - k % spe
 
     def estimate(self, k: int) -> float:
         """The value at k without stepping there: cached if known, else torch's closed form."""
@@ -116,15 +126,19 @@ class TorchSchedule:
         except Exception:  # any surprise: fall back to stepping, which is always right
             return None
 
-    def _advance(self) -> None:
-        if not self._exhausted:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self._sched.step()
-            except ValueError:  # OneCycleLR stepped past total_steps: hold its last value
-                self._exhausted = True
-        self._values.append(self._values[-1] if self._exhausted else self._opt.param_groups[0]["lr"])
+    def _advance(self, n: int = 1) -> None:
+        """Step torch's scheduler n more times (a step-unit schedule runs _AHEAD steps ahead of the run:
+        one warnings context and a warm loop for many steps, instead of both on every update)."""
+        group, values = self._opt.param_groups[0], self._values
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(n):
+                if not self._exhausted:
+                    try:
+                        self._sched.step()
+                    except ValueError:  # OneCycleLR stepped past total_steps: hold its last value
+                        self._exhausted = True
+                values.append(values[-1] if self._exhausted else group["lr"])
 
     def observe(self, metrics: dict) -> None:
         return None
@@ -139,6 +153,9 @@ class PlateauSchedule:
 
     def value(self, k: int) -> float:
         return self._opt.param_groups[0]["lr"]
+
+    def hold(self, k: int) -> int:
+        return 1 << 62  # moves only when a metric is observed, which forgets every kept value
 
     def observe(self, metrics: dict) -> None:
         if self.metric in metrics and metrics[self.metric] is not None:

@@ -24,8 +24,16 @@ from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
 from schedtui.ui.view import RunView
 
-TABLE_PERIOD_S = 0.5
-URGENT_FOR_TABLE = ("header", "edit", "end")  # shown in the knob table at once, not at the next period
+TABLE_PERIOD_S = 1.0  # the knob table's values follow at this rate (the charts show them every frame)
+LIST_PERIOD_S = 1.0  # routine lines (an evaluation each epoch) reach the event list at this rate; the rest at once
+DESCRIBE_PERIOD_S = 1.0  # an epoch's end asks the engine for the knobs' next changes at most this often
+URGENT_FOR_TABLE = ("header", "edit", "end")  # shown in the knob table (and described) at once, not at the next period
+
+
+def _routine(ev: dict) -> bool:
+    """Events that come every step or epoch: their lines can wait for the next batch."""
+    t = ev.get("type")
+    return t in ("step", "epoch") or (t == "eval" and ev.get("reason") == "epoch") or (t == "swa" and ev.get("op") == "update")
 
 
 class TrainApp(RunApp):
@@ -47,6 +55,9 @@ class TrainApp(RunApp):
         self.quitting = False
         self.startup_error: str | None = None
         self._describing = False
+        self._describe_urgent = True
+        self._described_at = 0.0
+        self._list_at = 0.0
 
     def mounted(self) -> None:
         self.source.begin()
@@ -62,19 +73,30 @@ class TrainApp(RunApp):
             self.view.apply(ev)
             self._notify_for(ev)
         if events:
-            self._redraw(urgent=any(ev.get("type") in URGENT_FOR_TABLE for ev in events))
-        if self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing:
-            self._describing = True
+            urgent = any(ev.get("type") in URGENT_FOR_TABLE for ev in events)
+            self._describe_urgent = self._describe_urgent or urgent
+            self._redraw(urgent=urgent, routine=all(_routine(ev) for ev in events))
+        if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
+                and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):
+            # the engine answers at a step boundary (a next-change search per knob) and the table redraws:
+            # fine once a second, too much for every epoch of a fast run
+            self._describing, self._describe_urgent = True, False
+            self._described_at = time.monotonic()
+            self.view.stale_info = False  # an epoch or edit from here on asks again
             self.run_worker(self._describe(), group="describe")
         if self.quitting and self.source.ended:
             self.exit()
 
-    def _redraw(self, urgent: bool = False) -> None:
-        """Values move every step and a table render costs ~20 ms here, so the knob table follows at
-        TABLE_PERIOD_S; edits (and the engine's describe answers) show at once."""
+    def _redraw(self, urgent: bool = False, routine: bool = False) -> None:
+        """Values move every step and a table render costs ~10 ms here, so the knob table follows at
+        TABLE_PERIOD_S, and routine event-list lines at LIST_PERIOD_S; edits (and the engine's describe
+        answers), pauses, warnings and the like show at once. Every frame holds the GIL that the training
+        thread needs: it is kept to the lines that changed (benchmarks/overhead.py measures the cost)."""
         self._redraw_charts()
-        self.event_log.add(self.view.take_lines())
-        if urgent or time.monotonic() - self._table_at >= TABLE_PERIOD_S:
+        now = time.monotonic()
+        if self.event_log.add(self.view.take_lines(), redraw=not routine or now - self._list_at >= LIST_PERIOD_S):
+            self._list_at = now
+        if urgent or now - self._table_at >= TABLE_PERIOD_S:
             self._update_table()
 
     def _notify_for(self, ev: dict) -> None:
@@ -96,10 +118,9 @@ class TrainApp(RunApp):
         try:
             result = await asyncio.wrap_future(self.source.send("describe"))
             self.view.knob_info = result["knobs"]
-            self.view.stale_info = False
             self._update_table()
         except UserError:
-            pass
+            self.view.stale_info = True
         finally:
             self._describing = False
 

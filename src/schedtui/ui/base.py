@@ -60,9 +60,13 @@ class RunApp(App):
         self.charts.refresh(layout=True)
 
     def _redraw_charts(self) -> None:
-        self.status_bar.refresh()
+        """The status line and the charts, once a frame: only their lines that changed are repainted."""
+        self.status_bar.update_lines()
         n = len(self.view.chart_names())
-        self.charts.refresh(layout=n != self._n_charts)
+        if n != self._n_charts:
+            self.charts.refresh(layout=True)
+        else:
+            self.charts.update_lines()
         self._n_charts = n
 
     def _update_table(self) -> None:

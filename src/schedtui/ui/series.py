@@ -3,7 +3,8 @@
 Appending is O(1); when `capacity` buckets are full, neighbouring buckets are
 merged in pairs (their mean; a mark survives the merge) and the bucket size
 doubles, so a run of any length stays within `capacity` points: memory is
-bounded and long runs stay readable. Pure Python; no torch, no textual.
+bounded and long runs stay readable. `version` counts the changes, so a chart
+drawn from it can tell that nothing moved. Pure Python; no torch, no textual.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 
 class Series:
-    __slots__ = ("capacity", "bucket", "steps", "values", "marks", "_acc", "_n", "_mark", "_first_step", "last")
+    __slots__ = ("capacity", "bucket", "steps", "values", "marks", "_acc", "_n", "_mark", "_first_step", "last", "version")
 
     def __init__(self, capacity: int = 1024):
         self.capacity = max(8, capacity - capacity % 2)
@@ -25,8 +26,10 @@ class Series:
         self._mark = False
         self._first_step = 0
         self.last: float | None = None
+        self.version = 0
 
     def append(self, step: int, value: float | None, mark: bool = False) -> None:
+        self.version += 1
         if value is None or not math.isfinite(value):
             self._mark = self._mark or mark
             return
@@ -42,6 +45,7 @@ class Series:
     def mark_next(self) -> None:
         """Mark the point that the next value lands in (an edit at this step)."""
         self._mark = True
+        self.version += 1
 
     def _push(self) -> None:
         self.steps.append(self._first_step)

@@ -54,13 +54,29 @@ def sparkrows(values: list[float], marks: list[bool], width: int, rows: int, sty
     """A sparkline `rows` lines tall (top line first): 8 levels per line."""
     if rows <= 1:
         return [sparkline(values, marks, width, style, mark_style)]
+    cells, mks = sparkcells(values, marks, width, rows)
+    return [_styled(list(chars), mks, width, style, mark_style) for chars in cells]
+
+
+def sparkcells(values: list[float], marks: list[bool], width: int, rows: int) -> tuple[list[str], list[bool]]:
+    """What `sparkrows` draws (rows >= 2), as plain data: each row's characters (top first, without the
+    padding to `width`) and the marked columns. The charts build their lines from this directly."""
     vals, mks = resample(values, marks, max(width, 0))
     lo, hi = (min(vals), max(vals)) if vals else (0.0, 0.0)
-    span, levels = hi - lo, rows * len(BLOCKS)
+    span, levels, n = hi - lo, rows * len(BLOCKS), len(BLOCKS)
     heights = [levels // 2 if span <= 0 else max(1, round((v - lo) / span * (levels - 1)) + 1) for v in vals]
     out = []
     for r in range(rows):
-        floor = (rows - 1 - r) * len(BLOCKS)
-        chars = [" " if h - floor <= 0 else BLOCKS[min(h - floor, len(BLOCKS)) - 1] for h in heights]
-        out.append(_styled(chars, mks, width, style, mark_style))
+        floor = (rows - 1 - r) * n
+        out.append("".join(" " if h <= floor else BLOCKS[min(h - floor, n) - 1] for h in heights))
+    return out, mks
+
+
+def runs(marks: list[bool]) -> list[tuple[int, int, bool]]:
+    """(start, end, marked) for each run of equal marks."""
+    out, start = [], 0
+    for i in range(1, len(marks) + 1):
+        if i == len(marks) or marks[i] != marks[start]:
+            out.append((start, i, marks[start]))
+            start = i
     return out

@@ -1,0 +1,299 @@
+"""What the monitor costs the training: schedtui against the same training as a bare PyTorch loop.
+
+    .venv/bin/python benchmarks/overhead.py                     # both workloads, 5 rounds (~6 min on 2 cores)
+    .venv/bin/python benchmarks/overhead.py --workload moons --rounds 3
+    .venv/bin/python benchmarks/overhead.py --json /tmp/overhead.json
+
+Three variants of one workload (`workloads.py`: the moons MLP, a small CIFAR-shaped
+CNN), each in a fresh interpreter so none inherits another's warm caches or threads:
+
+- `bare`: the training hand-written in plain PyTorch, on the main thread as a person
+  would run it (`--bare-on-thread` runs it on a background thread, like the engine);
+- `headless`: schedtui's engine with its event log, under the headless display
+  (`run_headless`, stdout not a terminal: a line per epoch);
+- `ui`: the engine under the live Textual app (`TrainApp` + `LiveSource`, as the CLI
+  starts it) in a pseudo-terminal of `--size` that this process reads like a terminal
+  would, refreshing at its default rate (`--refresh-hz`, default 10).
+
+The variants run interleaved (bare, headless, ui, then the next round in a rotated
+order) and each reports its own training time, from the first update's start to the
+end of training (the engine: `engine.start()` to the end of its thread, the end
+checkpoint included; the bare loop saves model and optimizer at its end too). Start-up
+(imports, data, model) is not counted: `startup.py` measures that. A ratio is bare
+time / variant time in the same round (1.0 = free; higher is better), median over the
+rounds. Every variant must train to the same weights (a hash of the parameters): the
+table says so. Exits 1 when a target is missed (unless `--no-check`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import fake_cifar, machine, machine_line, median, print_table, write_json  # noqa: E402
+
+VARIANTS = ("bare", "headless", "ui")
+TARGETS = {("moons", "headless"): 0.90, ("cnn", "headless"): 0.98, ("cnn", "ui"): 0.95}
+
+
+# ---- the child: one variant, one run ----------------------------------------------------------------
+def child(args) -> None:
+    import workloads
+
+    out_dir = Path(args.result).parent
+    cfg = workloads.config(args.workload, args, out_dir)
+    data_dir, runs_dir = Path(args.data_dir), out_dir / f"runs-{args.child}"
+    if args.child == "bare":
+        res = workloads.run_bare(args.workload, cfg, data_dir, out_dir, on_thread=args.bare_on_thread)
+    elif args.child == "headless":
+        res = _headless(cfg, data_dir, runs_dir, args)
+    else:
+        res = _ui(cfg, data_dir, runs_dir, args)
+    Path(args.result).write_text(json.dumps(res))
+
+
+def _headless(cfg, data_dir, runs_dir, args) -> dict:
+    import io
+
+    from rich.console import Console
+
+    from schedtui.events.state import RunState
+    from schedtui.headless import run_headless
+    from schedtui.launch import start_run
+    from workloads import Stopwatch, engine_result
+
+    started = start_run(cfg, data_dir, runs_dir, start=False)
+    clock = Stopwatch(started.engine)
+    clock.start()
+    run_headless(started.engine, started.events, RunState.from_header(started.header), Console(file=io.StringIO()),
+                 refresh_hz=args.refresh_hz)
+    clock.done.wait()
+    return engine_result(clock, started.run_dir)
+
+
+def _ui(cfg, data_dir, runs_dir, args) -> dict:
+    from schedtui.launch import start_run
+    from schedtui.ui.app import TrainApp
+    from schedtui.ui.source import LiveSource
+    from workloads import Stopwatch, engine_result
+
+    box: dict = {}
+
+    def start():
+        started = start_run(cfg, data_dir, runs_dir, start=False)
+        box["run"], box["clock"] = started, Stopwatch(started.engine)
+        box["clock"].start()
+        return started
+
+    source = LiveSource(start)
+    app = TrainApp(source, refresh_hz=args.refresh_hz)
+    app.quitting = True  # leave when the run has ended
+    frames = [0]
+    tick = app.tick
+
+    def counted_tick() -> None:  # the app's timer calls self.tick: count the frames it drew
+        frames[0] += 1
+        tick()
+
+    app.tick = counted_tick
+    if args.profile_ui:  # cProfile of the UI thread (the app's frames) while the run trains
+        import cProfile
+
+        prof = cProfile.Profile()
+
+        def profiled_tick() -> None:
+            clock = box.get("clock")
+            if clock is not None and not clock.done.is_set() and not frames[1]:
+                frames[1] = 1
+                prof.enable()
+            elif clock is not None and clock.done.is_set() and frames[1] == 1:
+                frames[1] = 2
+                prof.disable()
+                prof.dump_stats(args.profile_ui)
+            counted_tick()
+
+        frames.append(0)
+        app.tick = profiled_tick
+    source.begin()  # as the CLI does: torch loads while the screen comes up
+    app.run()
+    source.wait_started()
+    if source.error is not None:
+        raise source.error
+    if app.return_code or not frames[0]:
+        raise RuntimeError(f"the app failed (return code {app.return_code}, {frames[0]} frames)")
+    box["clock"].done.wait()
+    return {**engine_result(box["clock"], box["run"].run_dir), "frames": frames[0]}
+
+
+# ---- the parent: rounds of children ------------------------------------------------------------------
+def _child_cmd(variant: str, workload: str, args, data_dir: Path, result: Path) -> list[str]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--workload", workload,
+           "--data-dir", str(data_dir), "--result", str(result), "--epochs", str(args.epochs),
+           "--cnn-epochs", str(args.cnn_epochs), "--cnn-width", str(args.cnn_width), "--cnn-batch", str(args.cnn_batch),
+           "--refresh-hz", str(args.refresh_hz)]
+    return cmd + (["--bare-on-thread"] if args.bare_on_thread else [])
+
+
+def _run_in_pty(cmd: list[str], size: tuple[int, int], timeout: float) -> tuple[int, int, str]:
+    """Run `cmd` with a pseudo-terminal of `size` (cols, rows) as its stdin/stdout/stderr, reading what it
+    draws as a terminal would. Returns (exit status, bytes drawn, the last of the output)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    os.close(slave)
+    seen = {"n": 0, "tail": b""}
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            seen["n"] += len(chunk)
+            seen["tail"] = (seen["tail"] + chunk)[-4000:]
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait()
+    reader.join(5)
+    os.close(master)
+    return rc, seen["n"], seen["tail"].decode("utf-8", "replace")
+
+
+def run_variant(variant: str, workload: str, args, data_dir: Path, tmp: Path, i: int) -> dict:
+    result = tmp / f"{workload}-{variant}-{i}" / "result.json"
+    result.parent.mkdir(parents=True)
+    cmd = _child_cmd(variant, workload, args, data_dir, result)
+    if variant == "ui":
+        rc, drawn, tail = _run_in_pty(cmd, args.size, args.timeout)
+        err = tail
+    else:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=args.timeout)
+        rc, drawn, err = p.returncode, None, p.stderr
+    if rc != 0 or not result.exists():
+        raise RuntimeError(f"{workload}/{variant} failed (exit {rc}):\n{err[-3000:]}")
+    res = json.loads(result.read_text())
+    if drawn is not None:
+        res["terminal_kb"] = round(drawn / 1024, 1)
+    return res
+
+
+def measure(args) -> dict:
+    out: dict = {}
+    with tempfile.TemporaryDirectory(prefix="schedtui-overhead-") as tmp_:
+        tmp = Path(tmp_)
+        data_dir = tmp / "data"
+        if "cnn" in args.workload:
+            fake_cifar(data_dir, args.cnn_images, args.cnn_test)
+        for wl in args.workload:
+            runs: dict = {v: [] for v in args.variants}
+            for r in range(args.rounds):
+                order = list(args.variants[r % len(args.variants):]) + list(args.variants[:r % len(args.variants)])
+                for v in order:
+                    res = run_variant(v, wl, args, data_dir, tmp, r)
+                    runs[v].append(res)
+                    print(f"  {wl:5} round {r + 1}/{args.rounds} {v:8} {res['seconds']:.3f} s", file=sys.stderr, flush=True)
+            out[wl] = summarize(wl, runs)
+    return out
+
+
+def summarize(wl: str, runs: dict) -> dict:
+    times = {v: [r["seconds"] for r in rs] for v, rs in runs.items()}
+    ratios = {}
+    if "bare" in times:
+        for v in times:
+            if v != "bare":
+                ratios[v] = median([b / t for b, t in zip(times["bare"], times[v])])
+    weights = {r["weights"] for rs in runs.values() for r in rs}
+    first = {v: rs[0] for v, rs in runs.items()}
+    return {"steps": next(iter(first.values()))["steps"], "seconds": times, "median_s": {v: median(t) for v, t in times.items()},
+            "ratio": ratios, "same_weights": len(weights) == 1, "final_loss": {v: r["final_loss"] for v, r in first.items()},
+            "ui_frames": [r.get("frames") for r in runs.get("ui", [])], "ui_terminal_kb": [r.get("terminal_kb") for r in runs.get("ui", [])],
+            "targets": {v: TARGETS[(wl, v)] for v in ratios if (wl, v) in TARGETS}}
+
+
+def report(results: dict, args) -> list[str]:
+    rows, missed = [], []
+    for wl, r in results.items():
+        for v in args.variants:
+            ratio = r["ratio"].get(v)
+            target = r["targets"].get(v)
+            met = "" if target is None or ratio is None else ("met" if ratio >= target else "MISSED")
+            if met == "MISSED":
+                missed.append(f"{wl}/{v}: {ratio:.3f} < {target}")
+            per_step = r["median_s"][v] / r["steps"] * 1e3
+            rows.append([wl, v, r["steps"], f"{r['median_s'][v]:.3f}", f"{per_step:.3f}",
+                         "1.000" if v == "bare" else f"{ratio:.3f}", f">= {target}" if target else "", met,
+                         "yes" if r["same_weights"] else "NO"])
+    print_table(["workload", "variant", "steps", "median s", "ms/step", "vs bare", "target", "", "same weights"], rows,
+                title=f"overhead: {args.rounds} interleaved rounds; {machine_line()}")
+    return missed
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workload", action="append", choices=("moons", "cnn"), help="repeatable; default both")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of bare,headless,ui")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=100, help="moons epochs (25 updates each; default 100)")
+    ap.add_argument("--cnn-epochs", type=int, default=2)
+    ap.add_argument("--cnn-width", type=int, default=8, help="ResNet-9 width (the preset's is 64)")
+    ap.add_argument("--cnn-batch", type=int, default=64)
+    ap.add_argument("--cnn-images", type=int, default=3200, help="training images (random, CIFAR format)")
+    ap.add_argument("--cnn-test", type=int, default=500)
+    ap.add_argument("--refresh-hz", type=float, default=10.0, help="the UI's refresh rate (the CLI's default: 10)")
+    ap.add_argument("--size", default="120x40", help="the pseudo-terminal's COLSxROWS")
+    ap.add_argument("--bare-on-thread", action="store_true", help="run the bare loop on a background thread")
+    ap.add_argument("--timeout", type=float, default=900, help="seconds for one run")
+    ap.add_argument("--json", help="where to write the results (default benchmarks/results/overhead.json)")
+    ap.add_argument("--no-check", action="store_true", help="exit 0 even when a target is missed")
+    ap.add_argument("--profile-ui", metavar="PATH", help="(with --child ui) write a cProfile of the UI thread while training")
+    ap.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        args.workload = args.workload[0]
+        child(args)
+        return 0
+    args.workload = args.workload or ["moons", "cnn"]
+    args.variants = tuple(v for v in args.variants.split(",") if v)
+    if not set(args.variants) <= set(VARIANTS) or "bare" not in args.variants:
+        ap.error("--variants: a subset of bare,headless,ui that includes bare")
+    cols, rows = args.size.lower().split("x")
+    args.size = (int(cols), int(rows))
+    t0 = time.perf_counter()
+    results = measure(args)
+    missed = report(results, args)
+    path = write_json("overhead", {"settings": {k: v for k, v in vars(args).items() if k not in ("child", "data_dir", "result")},
+                                   "workloads": results, "missed": missed, "wall_s": round(time.perf_counter() - t0, 1)},
+                      args.json)
+    print(f"results: {path}")
+    if missed:
+        print("missed: " + "; ".join(missed), file=sys.stderr)
+    return 1 if missed and not args.no_check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The performance shortcuts give exactly what the plain paths give.
+
+- knob values kept while their schedule holds them (`KnobSchedules`' hold cache) equal
+  values computed afresh, step by step, through edits, observed metrics and a state load;
+- torch schedules stepped ahead in chunks equal torch's classes stepped once per update;
+- the step-event encoder writes json's own text;
+- `EventLog.emit_many` numbers, stamps and hands out events like `emit`;
+- a `LineWidget` line is drawn as Textual's own text pipeline draws it.
+"""
+
+import json
+import math
+import random
+
+import pytest
+
+from schedtui.events import EventLog, read_log
+from schedtui.events.encode import make_encoder
+from schedtui.schedule import KnobSchedules, Timing
+from schedtui.schedule.bounds import NONNEGATIVE, UNIT, UNIT_OPEN
+
+T = Timing(steps_per_epoch=7, total_steps=140)
+SPECS = {
+    "lr": {"kind": "OneCycleLR", "max_lr": 0.2, "unit": "step"},
+    "momentum": {"kind": "constant"},
+    "weight_decay": {"kind": "linear", "end": 1e-3, "duration": 12},
+    "dropout": {"kind": "milestones", "values": {"3": 0.3, "7.5": 0.1}},
+    "label_smoothing": {"kind": "piecewise", "points": [[0, 0.1], [4, 0.1], [9, 0.0]]},
+    "bn_momentum": {"kind": "follow", "knob": "lr", "factor": 0.25},
+    "grad_clip": {"kind": "StepLR", "step_size": 3, "gamma": 0.5},
+    "patience": {"kind": "ReduceLROnPlateau", "patience": 0, "factor": 0.5},
+}
+INITIAL = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "dropout": 0.5, "label_smoothing": 0.1, "bn_momentum": 0.1,
+           "grad_clip": 1.0, "patience": 4.0}
+BOUNDS = {"lr": NONNEGATIVE, "momentum": UNIT_OPEN, "weight_decay": NONNEGATIVE, "dropout": UNIT_OPEN,
+          "label_smoothing": UNIT_OPEN, "bn_momentum": UNIT, "grad_clip": NONNEGATIVE, "patience": NONNEGATIVE}
+
+
+def make() -> KnobSchedules:
+    return KnobSchedules(dict(INITIAL), json.loads(json.dumps(SPECS)), BOUNDS, T)
+
+
+def fresh(ks: KnobSchedules, step: int) -> dict:
+    ks._held.clear()  # what the values are without anything kept from earlier steps
+    return ks.values(step)
+
+
+def test_kept_knob_values_equal_fresh_ones_through_edits_metrics_and_a_state_load():
+    a, b = make(), make()
+    script = {20: ("edit", "dropout", "set", {"value": 0.2}), 33: ("observe", {"val_loss": 1.0}),
+              40: ("edit", "momentum", "scale", {"factor": 0.5}), 41: ("observe", {"val_loss": 2.0}),
+              55: ("edit", "weight_decay", "schedule", {"spec": {"kind": "milestones", "values": {"2": 5e-4}}}),
+              70: ("edit", "dropout", "revert", {}), 90: ("load", None), 100: ("edit", "lr", "set", {"value": 0.05})}
+    saved = None
+    for step in range(T.total_steps + 1):
+        if step in script:
+            what = script[step]
+            for ks in (a, b):
+                if what[0] == "edit":
+                    ks.edit(what[1], what[2], step=step, current=fresh(ks, step), **what[3])
+                elif what[0] == "observe":
+                    ks.observe(what[1], step)
+                elif saved is not None:
+                    ks.load_state_dict(json.loads(saved))
+            if what[0] == "observe":
+                saved = json.dumps(a.state_dict())
+        assert a.values(step) == fresh(b, step), step
+
+
+def test_torch_schedules_stepped_ahead_equal_torch_stepped_each_update():
+    import torch
+
+    ks = make()
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.2, total_steps=T.total_steps)
+    opt.step()
+    for step in range(T.total_steps):
+        assert ks.values(step)["lr"] == opt.param_groups[0]["lr"]
+        sched.step()
+
+
+def _random_event(rng: random.Random, k: int) -> dict:
+    def num():
+        return rng.choice([rng.random(), -rng.random() * 1e-9, 0.0, -0.0, float("nan"), math.inf, -math.inf, 1, 0, 10**20,
+                           None, True, 1e16, 1e-5, 123456.789])
+
+    knobs = {name: num() for name in rng.sample(["lr", "lr@head", "dropout", "é", 'q"uote', "loss@task"], 4)}
+    ev = {"seq": k, "type": "step", "step": k, "time": round(rng.random() * 100, 6), "epoch": k // 10, "loss": num(),
+          "knobs": knobs, "samples_per_s": rng.choice([None, 1234.5, 99.0])}
+    if rng.random() < 0.3:
+        ev["terms"] = {"task": num(), "l2": num()}
+    if rng.random() < 0.1:
+        ev["extra"] = [1, 2]  # another shape: json's own encoder
+    if rng.random() < 0.1:
+        ev["knobs"] = {1: 0.5}  # a non-str key: json's own encoder
+    return ev
+
+
+def test_step_events_are_encoded_as_json_writes_them():
+    enc, rng = make_encoder(), random.Random(0)
+    for k in range(3000):
+        ev = _random_event(rng, k)
+        assert enc(ev) == json.dumps(ev, separators=(",", ":"), allow_nan=True), ev
+
+
+def test_emit_many_numbers_stamps_and_hands_out_like_emit(tmp_path):
+    with EventLog(tmp_path / "e.jsonl", {"run_id": "x"}) as log:
+        sub = log.subscribe()
+        log.emit("epoch", 0, epoch=0)
+        evs = log.emit_many("step", [(1, {"epoch": 0, "loss": 0.5}), (2, {"epoch": 0, "loss": float("nan")})])
+        log.emit("end", 2, status="completed")
+        assert [e["seq"] for e in evs] == [2, 3] and evs[0]["time"] == evs[1]["time"]
+        assert [sub.get_nowait()["seq"] for _ in range(4)] == [1, 2, 3, 4]
+        with pytest.raises(ValueError):
+            log.emit_many("nope", [])
+    events = read_log(tmp_path / "e.jsonl").events
+    assert [(e["type"], e["step"]) for e in events] == [("epoch", 0), ("step", 1), ("step", 2), ("end", 2)]
+    assert math.isnan(events[2]["loss"])
+
+
+async def test_line_widget_draws_lines_as_textual_does():
+    from rich.text import Span, Text
+    from textual.app import App
+
+    from schedtui.ui.lines import LineWidget
+
+    class Lines(LineWidget):
+        texts: list = []
+
+        def text_lines(self):
+            return self.texts
+
+    class Host(App):
+        def compose(self):
+            yield Lines()
+
+    rng = random.Random(1)
+    styles = ["bold", "red", "green", "grey62", "bold yellow", "reverse bold green", "cyan"]
+    async with Host().run_test(size=(60, 10)) as pilot:
+        w = pilot.app.query_one(Lines)
+        for _ in range(200):
+            plain = "".join(rng.choice("ab ▁▂█→━x.0123") for _ in range(rng.randint(0, 58)))
+            cuts = sorted(rng.sample(range(len(plain) + 1), min(len(plain) + 1, 2 * rng.randint(0, 3))))
+            spans = [Span(a, b, rng.choice(styles)) for a, b in zip(cuts[::2], cuts[1::2]) if b > a]
+            text = Text(plain, spans=spans, style=rng.choice(["", "yellow", "bold cyan"]))
+            ours = [(s.text, s.style) for s in w._to_strip(text, 0, 60)]
+            theirs = [(s.text, s.style) for s in w._textual_strip(text, 60)]
+
+            def plainstyle(segs):
+                out = []
+                for t, st in segs:  # the same characters in the same styles (meta aside), however split
+                    base = st.copy() if st is not None else None
+                    if base is not None:
+                        base._meta = None
+                    out.extend((c, str(base)) for c in t)
+                return out
+
+            assert plainstyle(ours) == plainstyle(theirs), text
