@@ -6,7 +6,8 @@ from textual.widgets import Button, Static
 from schedtui.events import read_log
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
-from ui_helpers import live_app, pause_run, stop_engine, type_text, until
+from schedtui.ui.view import fmt
+from ui_helpers import live_app, pause_run, screen_lines, stop_engine, type_text, until
 
 LONG = ["epochs=20000", "engine.eval_every=50"]  # outlasts every test (each stops it); validates now and then
 
@@ -48,6 +49,41 @@ async def test_main_screen_shows_the_run_live(tmp_path, size):
         await until(pilot, lambda: app.view.knob_info, what="knob descriptions")
         assert app.table.get_cell("lr", "schedule").startswith("CosineAnnealingLR")
         stop_engine(app)
+
+
+def table_value_on_screen(app, knob: str) -> str | None:
+    for line in reversed(screen_lines(app)):  # the table is below the charts (whose first line starts with the name too)
+        words = line.split()
+        if len(words) >= 2 and words[0] == knob:
+            return words[1]
+    return None
+
+
+def last_eval_step_on_screen(app) -> int:
+    listed = (line.rsplit("▏", 1)[-1] for line in screen_lines(app))  # the event list, right of the charts
+    steps = [int(words[0]) for words in (part.split() for part in listed)
+             if len(words) >= 3 and words[0].isdigit() and words[1] == "val"]
+    return max(steps, default=-1)
+
+
+async def test_what_is_drawn_follows_the_run_and_its_end(tmp_path):
+    """The knob table's values and the event list, as drawn on the screen (they are redrawn in
+    batches to spare the training thread), keep up with a running run and show how it ended."""
+    app = live_app(tmp_path, ["epochs=300", "engine.eval_every=2"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: table_value_on_screen(app, "lr") == "0.01", what="the table drawn")
+        await until(pilot, lambda: last_eval_step_on_screen(app) >= 20, what="the first evaluation drawn")
+        first = last_eval_step_on_screen(app)
+        await until(pilot, lambda: last_eval_step_on_screen(app) >= first + 100, what="later evaluations drawn")
+        await until(pilot, lambda: table_value_on_screen(app, "lr") not in ("0.01", None), what="the lr value moving")
+        assert app.view.state.end is None  # all of it while the run went on
+        stop_engine(app)
+        await until(pilot, lambda: "STOPPED" in screen_lines(app)[0], what="the end drawn")
+        await pilot.pause(1.5)  # the table's and the list's held-back redraws come within a second
+        assert table_value_on_screen(app, "lr") == fmt(app.view.state.knobs["lr"])
+        assert last_eval_step_on_screen(app) == max(e["step"] for e in log_of(app).events if e["type"] == "eval")
+        lr_row = [line.split() for line in screen_lines(app) if line.split()[:1] == ["lr"]][-1]
+        assert lr_row[-1] == "-"  # a finished run has no next change (it was "every step")
 
 
 async def test_space_pauses_and_resumes(tmp_path):

@@ -52,3 +52,9 @@ async def type_text(pilot, app, text: str) -> None:
 async def pause_run(pilot, app) -> None:
     await pilot.press("space")
     await until(pilot, lambda: app.view.state.status == "paused", what="paused")
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as the terminal would show it now: every widget's current strips composed (the
+    compositor's own render of what is drawn, not the model behind it)."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]

@@ -75,7 +75,10 @@ class TrainApp(RunApp):
         if events:
             urgent = any(ev.get("type") in URGENT_FOR_TABLE for ev in events)
             self._describe_urgent = self._describe_urgent or urgent
+            self._table_dirty = True
             self._redraw(urgent=urgent, routine=all(_routine(ev) for ev in events))
+        elif self._table_dirty or self.event_log.undrawn:
+            self._redraw_late()  # nothing new: what was held back for its period is drawn when that period is up
         if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
                 and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):
             # the engine answers at a step boundary (a next-change search per knob) and the table redraws:
@@ -97,6 +100,14 @@ class TrainApp(RunApp):
         if self.event_log.add(self.view.take_lines(), redraw=not routine or now - self._list_at >= LIST_PERIOD_S):
             self._list_at = now
         if urgent or now - self._table_at >= TABLE_PERIOD_S:
+            self._update_table()
+
+    def _redraw_late(self) -> None:
+        now = time.monotonic()
+        if self.event_log.undrawn and now - self._list_at >= LIST_PERIOD_S:
+            self.event_log.add([], redraw=True)
+            self._list_at = now
+        if self._table_dirty and now - self._table_at >= TABLE_PERIOD_S:
             self._update_table()
 
     def _notify_for(self, ev: dict) -> None:

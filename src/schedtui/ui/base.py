@@ -31,6 +31,7 @@ class RunApp(App):
         self.refresh_hz = refresh_hz
         self._rows: dict[str, tuple] = {}
         self._table_at = 0.0
+        self._table_dirty = False  # events came since the knob table was last updated
         self._n_charts = 0
 
     def compose(self) -> ComposeResult:
@@ -71,7 +72,7 @@ class RunApp(App):
 
     def _update_table(self) -> None:
         """Knob rows: only the cells that changed are updated (a DataTable render costs ~20 ms here)."""
-        self._table_at = time.monotonic()
+        self._table_at, self._table_dirty = time.monotonic(), False
         table = self.table
         for row in self.view.knob_rows():
             row = (row[0], row[1], row[2][:SCHEDULE_WIDTH], row[3], row[4])

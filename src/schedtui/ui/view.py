@@ -152,7 +152,9 @@ class RunView:
             sched = info.get("schedule") or (self.header or {}).get("knobs", {}).get(k, "")
             edit = info.get("override") or ""
             nxt = info.get("next")
-            if nxt is None:
+            if state is not None and state.end is not None:
+                nxt_s = "-"  # the run is over: whatever was described as next will not come
+            elif nxt is None:
                 nxt_s = "-" if info else ""
             elif nxt.get("every_step"):
                 nxt_s = "every step"

@@ -167,16 +167,16 @@ class EventList(LineWidget):
     def __init__(self, keep: int = 500, **kw):
         super().__init__(**kw)
         self.lines: deque = deque(maxlen=keep)  # (style, text)
-        self._undrawn = False
+        self.undrawn = False  # lines kept but not drawn yet (routine lines wait for their batch)
 
     def add(self, lines: list[tuple[str, str]], redraw: bool = True) -> bool:
         """Keep `lines`; draw what is new when `redraw` (else later: a new line scrolls every line of the
         list, so routine lines are drawn in batches). Returns whether it drew."""
         if lines:
             self.lines.extend(lines)
-            self._undrawn = True
-        if self._undrawn and redraw:
-            self._undrawn = False
+            self.undrawn = True
+        if self.undrawn and redraw:
+            self.undrawn = False
             self.update_lines()
             return True
         return False
