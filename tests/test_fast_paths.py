@@ -156,3 +156,45 @@ async def test_line_widget_draws_lines_as_textual_does():
                 return out
 
             assert plainstyle(ours) == plainstyle(theirs), text
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("weight", [1.0, 0.5, 0.0])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_a_single_loss_term_gives_what_the_weighted_sum_gives(task, weight, smoothing):
+    """The one-term shortcut (no product by a weight of 1, no smoothing arithmetic at 0, no stack of
+    the total with itself) gives the same total and the same gradients, bit for bit."""
+    import torch
+    import torch.nn.functional as F
+
+    from schedtui.engine.losses import WeightedLoss
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1 if task == "binary" else 4)
+    x = torch.randn(32, 3)
+    y = torch.randint(0, 2 if task == "binary" else 4, (32,))
+    loss = WeightedLoss(model, task, {"task": weight}, smoothing)
+    total, row = loss(model(x), y)
+    total.backward()
+    got = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    logits = model(x)
+    if task == "binary":  # the general formula, written out
+        term = F.binary_cross_entropy_with_logits(logits.reshape(-1), y.float() * (1.0 - smoothing) + 0.5 * smoothing)
+    else:
+        term = F.cross_entropy(logits, y, label_smoothing=smoothing)
+    expected = weight * term if weight else (logits * 0.0).sum()
+    expected.backward()
+    assert total.item() == expected.item() and row.tolist() == [expected.item()]
+    assert all(torch.equal(a, p.grad) for a, p in zip(got, model.parameters()))
+
+
+def test_a_run_whose_only_loss_weight_goes_to_zero_and_back_logs_every_step(tmp_path):
+    from engine_helpers import make_engine, of_type, run_to_end
+
+    engine = make_engine(tmp_path, ["epochs=2", "edits=[{step=3, knob='loss@task', op='set', value=0.0},"
+                                                " {step=6, knob='loss@task', op='set', value=2.0}]"])
+    log = run_to_end(engine)
+    steps = of_type(log, "step")
+    assert log.events[-1]["status"] == "completed" and [e["step"] for e in steps] == list(range(1, len(steps) + 1))
+    assert [e["loss"] for e in steps[3:6]] == [0.0] * 3 and all(e["loss"] > 0 for e in steps[6:])

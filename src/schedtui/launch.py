@@ -11,6 +11,7 @@ thread. Must not import textual or rich.
 from __future__ import annotations
 
 import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,31 @@ class ResumeFrom:
 
 def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool = True,
               rerun=None, header: dict | None = None, resume: ResumeFrom | None = None) -> StartedRun:
-    """`rerun` (an `engine.Rerun`) and `header` (extra header fields, e.g. the source) come from `schedtui rerun`."""
+    """`rerun` (an `engine.Rerun`) and `header` (extra header fields, e.g. the source) come from `schedtui rerun`.
+
+    The run is built on a short-lived thread of its own, whatever thread calls this. Building runs
+    torch ops (the model's init, the data on the device); the thread that runs them keeps an OpenMP
+    thread pool for as long as it lives. Left on the caller's long-lived thread, that pool sits beside
+    the training thread's own, and with more OpenMP threads than cores libgomp stops spinning and the
+    training thread's parallel regions wait on wake-ups (measured about 9% slower on the CNN in
+    benchmarks/overhead.py). The thread's pool goes when it ends."""
+    box: dict = {}
+
+    def build() -> None:
+        try:
+            box["run"] = _start_run(cfg, data_dir, runs_dir, start, rerun, header, resume)
+        except BaseException as e:  # re-raised on the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=build, name="schedtui-build", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["run"]
+
+
+def _start_run(cfg: dict, data_dir, runs_dir, start: bool, rerun, header: dict | None, resume: ResumeFrom | None) -> StartedRun:
     from schedtui.engine.build import build_run
     from schedtui.engine.engine import Engine
     from schedtui.engine.rundir import open_run

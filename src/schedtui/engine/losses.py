@@ -28,12 +28,24 @@ class WeightedLoss:
     def task_loss(self, logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
         if self.task == "binary":
             logits = logits.reshape(-1).float()
-            target = y.float() * (1.0 - smoothing) + 0.5 * smoothing
+            target = y.float() if smoothing == 0.0 else y.float() * (1.0 - smoothing) + 0.5 * smoothing
             return F.binary_cross_entropy_with_logits(logits, target)
         return F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, [total, term...] detached) for one batch."""
+        """(total loss, [total, term...] detached) for one batch; [total] alone when there is one term.
+
+        The common case (the task term alone, or any single term) skips what cannot change a value:
+        a product by a weight of exactly 1 and the stack of a total with itself (every op is a few
+        microseconds that a small model's step notices: benchmarks/overhead.py)."""
+        if len(self.names) == 1:  # always one value a step, whatever the weight (the engine stacks them)
+            w = self.weights[self.names[0]]
+            if w == 0.0:
+                total = (logits * 0.0).sum()
+            else:
+                term = self._term(self.names[0], logits, y)
+                total = term if w == 1.0 else w * term
+            return total, total.detach().float().reshape(1)
         parts = []
         total = None
         for name in self.names:
@@ -44,7 +56,7 @@ class WeightedLoss:
             term = self._term(name, logits, y)
             parts.append(term.detach())
             total = w * term if total is None else total + w * term
-        if total is None:  # every weight is 0: nothing to learn from, but the step still runs
+        if total is None:  # every weight is 0: nothing to learn from, but the step still runs (as above)
             total = (logits * 0.0).sum()
         return total, torch.stack([total.detach().float()] + [p.float() for p in parts])
 

@@ -2,29 +2,28 @@
 
 `make_encoder()` returns `encode(ev) -> str`. An event shaped like the engine's
 step events (`seq, type, step, time, epoch, loss, knobs, samples_per_s` and
-optionally `terms`, with plain ints, floats, None and a flat dict of numbers) is
-formatted directly: the float reprs dominate the cost, and most knob values repeat
-from one step to the next, so each knob's last text is reused while its value holds. Anything else
-(and any value of another type) goes to the C encoder that `json.dumps` uses, built
-once per log. Either way the text is identical to json's, NaN and infinities as
-`NaN` / `Infinity` (a test checks this on random events). A value json cannot
-encode (a tensor, a numpy scalar, a path, a set) goes through `_default`; an event
-that still cannot be encoded keeps its seq, type, step and time and says why.
+optionally `terms`, every value a plain finite int or float) is written with one
+%-format of a template made once per set of knob names: `%r` of an int or a float
+is the text json writes, and the float reprs are most of the cost. Anything else
+(None, NaN, infinities, a bool, a float subclass, another shape) goes to the C
+encoder that `json.dumps` uses, built once per log. Either way the text is
+identical to json's, NaN and infinities as `NaN` / `Infinity` (a test checks this
+on random events). A value json cannot encode (a tensor, a numpy scalar, a path,
+a set) goes through `_default`; an event that still cannot be encoded keeps its
+seq, type, step and time and says why.
 Pure Python, stdlib only.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from json.encoder import encode_basestring_ascii
 
 STEP_KEYS = ("seq", "type", "step", "time", "epoch", "loss", "knobs", "samples_per_s")
 _STEP_TERMS = STEP_KEYS + ("terms",)
 _CACHE_MAX = 4096
-_INF = math.inf
-_float_repr = float.__repr__
-_int_repr = int.__repr__
+_NUMBERS = frozenset((int, float))
+_type = type
 
 
 def _default(o):
@@ -58,58 +57,48 @@ def make_encoder():
         def slow(ev):
             return join(it(ev, 0))
 
-    keys: dict = {}  # a dict key -> its JSON text with the colon
-    memo: dict = {}  # a dict key -> (type, value, "key":text) as last encoded: most knob values repeat
+    templates: dict = {}  # (knob names, term names or None) -> the line as a %-template of its values
 
-    def num(v) -> str:
-        c = v.__class__
-        if c is float:
-            if v != v:
-                return "NaN"
-            if v == _INF:
-                return "Infinity"
-            if v == -_INF:
-                return "-Infinity"
-            return _float_repr(v)
-        if c is int:
-            return _int_repr(v)
-        if v is None:
-            return "null"
-        raise _Other
+    def template(key: tuple) -> str:
+        knobs, terms = key
 
-    def flat(d) -> str:
-        if d.__class__ is not dict:
-            raise _Other
-        parts = []
-        for k, v in d.items():
-            m = memo.get(k)
-            if m is not None and m[1] == v and m[0] is v.__class__:
-                parts.append(m[2])  # the same value as last time: the same text (0.0 and NaN are never kept)
-                continue
-            q = keys.get(k)
-            if q is None:
-                if k.__class__ is not str:
-                    raise _Other
-                if len(keys) >= _CACHE_MAX:
-                    keys.clear()
-                    memo.clear()
-                q = keys[k] = encode_basestring_ascii(k) + ":"
-            text = q + num(v)
-            if v.__class__ is int or (v.__class__ is float and v != 0.0 and v == v):
-                memo[k] = (v.__class__, v, text)
-            parts.append(text)
-        return "{" + ",".join(parts) + "}"
+        def obj(names) -> str:
+            if any(k.__class__ is not str for k in names):
+                raise _Other
+            return "{" + ",".join(encode_basestring_ascii(k).replace("%", "%%") + ":%r" for k in names) + "}"
+
+        tpl = ('{"seq":%r,"type":"step","step":%r,"time":%r,"epoch":%r,"loss":%r,"knobs":' + obj(knobs)
+               + ',"samples_per_s":%r' + ("" if terms is None else ',"terms":' + obj(terms)) + "}")
+        if len(templates) >= _CACHE_MAX:
+            templates.clear()
+        templates[key] = tpl
+        return tpl
 
     def step(ev) -> str:
+        """One C-level %-format of every value (%r of an int or float is json's own text), when every value
+        is a plain finite int or float; else _Other (None, NaN, a bool, a float subclass: json's encoder)."""
         order = tuple(ev)
-        if order != STEP_KEYS and order != _STEP_TERMS:
+        if order == STEP_KEYS:
+            terms = None
+        elif order == _STEP_TERMS:
+            terms = ev["terms"]
+            if terms.__class__ is not dict:
+                raise _Other
+        else:
             raise _Other
-        line = (f'{{"seq":{num(ev["seq"])},"type":"step","step":{num(ev["step"])},"time":{num(ev["time"])},'
-                f'"epoch":{num(ev["epoch"])},"loss":{num(ev["loss"])},"knobs":{flat(ev["knobs"])},'
-                f'"samples_per_s":{num(ev["samples_per_s"])}')
-        if len(order) == len(_STEP_TERMS):
-            return line + f',"terms":{flat(ev["terms"])}}}'
-        return line + "}"
+        knobs = ev["knobs"]
+        if knobs.__class__ is not dict:
+            raise _Other
+        key = (tuple(knobs), None if terms is None else tuple(terms))
+        tpl = templates.get(key) or template(key)
+        vals = (ev["seq"], ev["step"], ev["time"], ev["epoch"], ev["loss"], *knobs.values(), ev["samples_per_s"])
+        if terms is not None:
+            vals += tuple(terms.values())
+        if set(map(_type, vals)) <= _NUMBERS:
+            total = sum(vals)
+            if total - total == 0:  # every value finite (an overflowing sum only sends a line the slow way)
+                return tpl % vals
+        raise _Other
 
     def encode(ev: dict) -> str:
         try:
