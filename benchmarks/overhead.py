@@ -13,7 +13,7 @@ CNN), each in a fresh interpreter so none inherits another's warm caches or thre
   (`run_headless`, stdout not a terminal: a line per epoch);
 - `ui`: the engine under the live Textual app (`TrainApp` + `LiveSource`, as the CLI
   starts it) in a pseudo-terminal of `--size` that this process reads like a terminal
-  would, refreshing at its default rate (`--refresh-hz`, default 10).
+  would, refreshing at the CLI's default rate (`--refresh-hz`, default: the CLI's).
 
 The variants run interleaved (bare, headless, ui, then the next round in a rotated
 order) and each reports its own training time, from the first update's start to the
@@ -40,6 +40,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fake_cifar, machine, machine_line, median, print_table, write_json  # noqa: E402
+
+from schedtui.ui import LIVE_REFRESH_HZ  # noqa: E402
 
 VARIANTS = ("bare", "headless", "ui")
 TARGETS = {("moons", "headless"): 0.90, ("cnn", "headless"): 0.98, ("cnn", "ui"): 0.95}
@@ -256,13 +258,13 @@ def main(argv=None) -> int:
     ap.add_argument("--workload", action="append", choices=("moons", "cnn"), help="repeatable; default both")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of bare,headless,ui")
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=100, help="moons epochs (25 updates each; default 100)")
-    ap.add_argument("--cnn-epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=300, help="moons epochs (25 updates each; default 300)")
+    ap.add_argument("--cnn-epochs", type=int, default=4, help="CNN epochs (50 updates each at the defaults; default 4)")
     ap.add_argument("--cnn-width", type=int, default=8, help="ResNet-9 width (the preset's is 64)")
     ap.add_argument("--cnn-batch", type=int, default=64)
     ap.add_argument("--cnn-images", type=int, default=3200, help="training images (random, CIFAR format)")
     ap.add_argument("--cnn-test", type=int, default=500)
-    ap.add_argument("--refresh-hz", type=float, default=10.0, help="the UI's refresh rate (the CLI's default: 10)")
+    ap.add_argument("--refresh-hz", type=float, default=LIVE_REFRESH_HZ, help=f"the screen's refresh rate (default: the CLI's, {LIVE_REFRESH_HZ:g})")
     ap.add_argument("--size", default="120x40", help="the pseudo-terminal's COLSxROWS")
     ap.add_argument("--bare-on-thread", action="store_true", help="run the bare loop on a background thread")
     ap.add_argument("--timeout", type=float, default=900, help="seconds for one run")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from schedtui import __version__
 from schedtui.errors import UserError
+from schedtui.ui import LIVE_REFRESH_HZ
 
 DEFAULT_DATA_DIR = os.environ.get("SCHEDTUI_DATA", str(Path("~/.cache/schedtui/data").expanduser()))
 EPILOG = """\
@@ -89,7 +90,8 @@ def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: b
     """The options of every command that starts a run (train, rerun; resume has no --runs-dir and
     defaults --data-dir to the run's own)."""
     p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
-    p.add_argument("--refresh-hz", type=float, default=10.0, metavar="HZ", help="screen refreshes per second (default: 10; never per training step)")
+    p.add_argument("--refresh-hz", type=float, default=LIVE_REFRESH_HZ, metavar="HZ",
+                   help=f"screen refreshes per second (default: {LIVE_REFRESH_HZ:g}; never per training step)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
     if runs_dir:
         p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")

@@ -50,7 +50,7 @@ __all__ = ["OPS", "Engine", "Rerun"]
 
 _RATE_WINDOW_S = 0.5
 CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it is only to spare Python work per step
-CPU_READ_S = 0.1  # ... and it happens at least this often, so a 10 Hz screen sees every frame's steps
+CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
 _monotonic = time.monotonic
 
 

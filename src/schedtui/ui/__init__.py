@@ -3,3 +3,9 @@
 Must never import torch: `schedtui replay` and the first screen of a live run start
 without it.
 """
+
+# Frames a second while a run trains (`--refresh-hz`). Each frame holds the GIL the training
+# thread needs for a few milliseconds: at 5 Hz the screen still looks live and takes ~2.5% of a
+# core (benchmarks/overhead.py measures what it costs the training). Here, not in ui.app, so that
+# the CLI can show it in --help without importing Textual.
+LIVE_REFRESH_HZ = 5.0

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from schedtui.errors import UserError
+from schedtui.ui import LIVE_REFRESH_HZ
 from schedtui.ui.base import RunApp
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
@@ -49,7 +50,7 @@ class TrainApp(RunApp):
         Binding("q", "quit_run", "Quit"),
     ]
 
-    def __init__(self, source, refresh_hz: float = 10.0):
+    def __init__(self, source, refresh_hz: float = LIVE_REFRESH_HZ):
         super().__init__(RunView(), refresh_hz)
         self.source = source
         self.quitting = False

@@ -1,7 +1,7 @@
 """What the screen shows, folded from events: chart series, event-list lines, knob rows.
 
 `RunView.apply(event)` is called for each event a source delivers; the app reads
-the view once per frame (about 10 Hz). Chart memory is bounded (`Series`). No
+the view once per frame (a few times a second). Chart memory is bounded (`Series`). No
 torch, no textual (rich is not needed either).
 """
 

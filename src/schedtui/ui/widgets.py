@@ -1,6 +1,6 @@
 """The main screen's custom widgets: the status line and the chart panel.
 
-All render from a `RunView` when the app redraws them (about 10 Hz), never per
+All render from a `RunView` when the app redraws them (a few times a second), never per
 event, as `LineWidget`s: a frame repaints only the lines whose text changed.
 Textual and rich only; no torch.
 """
