@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fake_cifar, machine, machine_line, median, print_table, write_json  # noqa: E402
+from common import fake_cifar, machine_line, median, print_table, write_json  # noqa: E402
 
 from schedtui.ui import LIVE_REFRESH_HZ  # noqa: E402
 

@@ -190,7 +190,7 @@ def bare_moons(cfg: dict, data_dir: Path, out_dir: Path) -> dict:
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, Path(out_dir) / "bare.pt")
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "steps": step, "final_loss": losses[-1].item(), "train_loss": train_loss,
-            "val_acc": val_acc, "weights": weights_hash(model)}
+            "val_loss": val_loss, "val_acc": val_acc, "weights": weights_hash(model)}
 
 
 def bare_cnn(cfg: dict, data_dir: Path, out_dir: Path) -> dict:
@@ -270,7 +270,7 @@ def bare_cnn(cfg: dict, data_dir: Path, out_dir: Path) -> dict:
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict()}, Path(out_dir) / "bare.pt")
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, "steps": step, "final_loss": losses[-1].item(), "train_loss": train_loss,
-            "val_acc": val_acc, "weights": weights_hash(model)}
+            "val_loss": val_loss, "val_acc": val_acc, "weights": weights_hash(model)}
 
 
 BARE = {"moons": bare_moons, "cnn": bare_cnn}
