@@ -77,11 +77,15 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
         if t == "epoch":
             averaged = "".join(f"  {m} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
                                if m != "raw" and e.get("step") == ev["step"])
-            # no markup, and highlighting (number colours: a regex pass that costs the training thread
-            # the GIL for a while) only where it shows: a fast run prints dozens of these a second
-            out.print(f"epoch {ev['epoch'] + 1}/{ev['epochs']}  train loss {_fmt(ev.get('train_loss'))}  "
-                      f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}{averaged}  "
-                      f"{_fmt(ev.get('samples_per_s'), '.0f')} samples/s", markup=False, highlight=colour)
+            line = (f"epoch {ev['epoch'] + 1}/{ev['epochs']}  train loss {_fmt(ev.get('train_loss'))}  "
+                    f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}{averaged}  "
+                    f"{_fmt(ev.get('samples_per_s'), '.0f')} samples/s")
+            if colour:
+                out.print(line, markup=False)
+            else:  # a log file or pipe: the plain line, unwrapped, without Rich's rendering (a fast run prints
+                # dozens of these a second, and every one holds the GIL the training thread needs)
+                out.file.write(line + "\n")
+                out.file.flush()
         elif t == "swa" and ev.get("op") in ("start", "stop", "update_bn"):
             out.print(f"[cyan]step {ev['step']}: SWA {ev['op'].replace('_', ' ')}[/]")
         elif t == "early_stop":
