@@ -1,6 +1,6 @@
 """What the monitor costs the training: schedtui against the same training as a bare PyTorch loop.
 
-    .venv/bin/python benchmarks/overhead.py                     # both workloads, 5 rounds (~6 min on 2 cores)
+    .venv/bin/python benchmarks/overhead.py                     # both workloads, 5 rounds (~10 min on 2 cores)
     .venv/bin/python benchmarks/overhead.py --workload moons --rounds 3
     .venv/bin/python benchmarks/overhead.py --json /tmp/overhead.json
 
