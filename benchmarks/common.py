@@ -87,6 +87,16 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def finish(name: str, data: dict, missed: list[str], args) -> int:
+    """The end of every benchmark: write `data` and `missed` as JSON (`args.json`), say where, name the
+    missed targets on stderr; the exit status (1 when a target is missed, unless `args.no_check`)."""
+    path = write_json(name, {**data, "missed": missed}, args.json)
+    print(f"results: {path}")
+    if missed:
+        print("missed: " + "; ".join(missed), file=sys.stderr)
+    return 1 if missed and not args.no_check else 0
+
+
 def write_json(name: str, data: dict, path: str | Path | None = None) -> Path:
     """Write `data` (with the machine) to `path`, default benchmarks/results/NAME.json; returns the path."""
     out = Path(path) if path else RESULTS / f"{name}.json"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fake_cifar, machine_line, median, print_table, write_json  # noqa: E402
+from common import fake_cifar, finish, machine_line, median, print_table  # noqa: E402
 
 
 def schedtui_pipeline(data_dir: Path, batch: int):
@@ -112,12 +112,9 @@ def main(argv=None) -> int:
     rows = [[name, f"{med[name]:,.0f}", "1.00x" if name == "schedtui" else f"{r['speedup'][name]:.2f}x"] for name in med]
     print_table(["pipeline", "samples/s", "schedtui is"], rows,
                 title=f"data: {args.images:,} images, batch {args.batch}, median of {args.rounds}; {machine_line()}")
-    path = write_json("data_pipeline", r, args.json)
-    print(f"results: {path}")
-    ok = r["speedup_vs_best"] >= args.min_speedup
-    if not ok:
-        print(f"schedtui is {r['speedup_vs_best']:.2f}x the fastest torchvision setting (< {args.min_speedup}x)", file=sys.stderr)
-    return 0 if ok or args.no_check else 1
+    missed = [] if r["speedup_vs_best"] >= args.min_speedup else [
+        f"schedtui is {r['speedup_vs_best']:.2f}x the fastest torchvision setting (< {args.min_speedup}x)"]
+    return finish("data_pipeline", r, missed, args)
 
 
 if __name__ == "__main__":

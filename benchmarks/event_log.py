@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine_line, print_table, write_json  # noqa: E402
+from common import finish, machine_line, print_table  # noqa: E402
 
 STEPS_PER_EPOCH = 1000
 EDIT_EVERY = 50_000
@@ -135,12 +135,7 @@ def main(argv=None) -> int:
         missed.append(f"write {w['events_per_s']:,.0f}/s < {args.min_rate:,.0f}/s")
     if load["load_s"] > args.max_load:
         missed.append(f"load {load['load_s']:.3f} s > {args.max_load} s")
-    path = write_json("event_log", {"write": w, "load": {k: v for k, v in load.items()}, "app_open_s": apps,
-                                    "app_open_median_s": app, "missed": missed}, args.json)
-    print(f"results: {path}")
-    if missed:
-        print("missed: " + "; ".join(missed), file=sys.stderr)
-    return 1 if missed and not args.no_check else 0
+    return finish("event_log", {"write": w, "load": dict(load), "app_open_s": apps, "app_open_median_s": app}, missed, args)
 
 
 if __name__ == "__main__":

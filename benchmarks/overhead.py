@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import fake_cifar, machine_line, median, print_table, write_json  # noqa: E402
+from common import fake_cifar, finish, machine_line, median, print_table  # noqa: E402
 
 from schedtui.ui import LIVE_REFRESH_HZ  # noqa: E402
 
@@ -288,13 +288,9 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     results = measure(args)
     missed = report(results, args)
-    path = write_json("overhead", {"settings": {k: v for k, v in vars(args).items() if k not in ("child", "data_dir", "result")},
-                                   "workloads": results, "missed": missed, "wall_s": round(time.perf_counter() - t0, 1)},
-                      args.json)
-    print(f"results: {path}")
-    if missed:
-        print("missed: " + "; ".join(missed), file=sys.stderr)
-    return 1 if missed and not args.no_check else 0
+    settings = {k: v for k, v in vars(args).items() if k not in ("child", "data_dir", "result")}
+    return finish("overhead", {"settings": settings, "workloads": results, "wall_s": round(time.perf_counter() - t0, 1)},
+                  missed, args)
 
 
 if __name__ == "__main__":

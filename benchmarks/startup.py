@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine_line, median, print_table, write_json  # noqa: E402
+from common import finish, machine_line, median, print_table  # noqa: E402
 
 PROBE = """
 import json, sys, time
@@ -145,12 +145,8 @@ def main(argv=None) -> int:
     ]
     print_table(["", "launch to", ""], rows, title=f"start-up, median of {args.runs}; {machine_line()}")
     missed = [f"{name} imports torch" for name, r in (("--help", help_), ("replay", replay)) if r["torch"]]
-    path = write_json("startup", {"python_s": bare, "help": help_, "replay": replay, "moons_screens": screens,
-                                  "moons_first_screen_s": starting, "moons_running_s": running, "missed": missed}, args.json)
-    print(f"results: {path}")
-    if missed:
-        print("missed: " + "; ".join(missed), file=sys.stderr)
-    return 1 if missed and not args.no_check else 0
+    return finish("startup", {"python_s": bare, "help": help_, "replay": replay, "moons_screens": screens,
+                              "moons_first_screen_s": starting, "moons_running_s": running}, missed, args)
 
 
 if __name__ == "__main__":

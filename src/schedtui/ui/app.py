@@ -73,13 +73,12 @@ class TrainApp(RunApp):
         for ev in events:
             self.view.apply(ev)
             self._notify_for(ev)
+        urgent = any(ev.get("type") in URGENT_FOR_TABLE for ev in events)
         if events:
-            urgent = any(ev.get("type") in URGENT_FOR_TABLE for ev in events)
             self._describe_urgent = self._describe_urgent or urgent
             self._table_dirty = True
-            self._redraw(urgent=urgent, routine=all(_routine(ev) for ev in events))
-        elif self._table_dirty or self.event_log.undrawn:
-            self._redraw_late()  # nothing new: what was held back for its period is drawn when that period is up
+            self._redraw_charts()
+        self._redraw_held(urgent=urgent, routine=all(_routine(ev) for ev in events))
         if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
                 and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):
             # the engine answers at a step boundary (a next-change search per knob) and the table redraws:
@@ -91,24 +90,17 @@ class TrainApp(RunApp):
         if self.quitting and self.source.ended:
             self.exit()
 
-    def _redraw(self, urgent: bool = False, routine: bool = False) -> None:
-        """Values move every step and a table render costs ~10 ms here, so the knob table follows at
-        TABLE_PERIOD_S, and routine event-list lines at LIST_PERIOD_S; edits (and the engine's describe
-        answers), pauses, warnings and the like show at once. Every frame holds the GIL that the training
-        thread needs: it is kept to the lines that changed (benchmarks/overhead.py measures the cost)."""
-        self._redraw_charts()
+    def _redraw_held(self, urgent: bool, routine: bool) -> None:
+        """The event list and the knob table, each frame whether or not events came. Values move every
+        step and a table render costs ~10 ms here, so the knob table follows at TABLE_PERIOD_S, and routine
+        event-list lines at LIST_PERIOD_S; edits (and the engine's describe answers), pauses, warnings and
+        the like show at once, and what was held back is drawn when its period is up even if nothing new
+        comes. Every frame holds the GIL that the training thread needs: it is kept to the lines that
+        changed (benchmarks/overhead.py measures the cost)."""
         now = time.monotonic()
         if self.event_log.add(self.view.take_lines(), redraw=not routine or now - self._list_at >= LIST_PERIOD_S):
             self._list_at = now
-        if urgent or now - self._table_at >= TABLE_PERIOD_S:
-            self._update_table()
-
-    def _redraw_late(self) -> None:
-        now = time.monotonic()
-        if self.event_log.undrawn and now - self._list_at >= LIST_PERIOD_S:
-            self.event_log.add([], redraw=True)
-            self._list_at = now
-        if self._table_dirty and now - self._table_at >= TABLE_PERIOD_S:
+        if self._table_dirty and (urgent or now - self._table_at >= TABLE_PERIOD_S):
             self._update_table()
 
     def _notify_for(self, ev: dict) -> None:
