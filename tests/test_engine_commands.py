@@ -121,3 +121,16 @@ def test_unknown_command_is_refused(tmp_path):
     engine = make_engine(tmp_path, ["epochs=1"])
     with pytest.raises(UserError, match="unknown command 'jump'; valid: pause, resume"):
         engine.send("jump").result(1)
+
+
+def test_events_a_command_made_say_who_sent_it(tmp_path):
+    engine = make_engine(tmp_path, ["epochs=20000"])
+    engine.start()
+    pause = engine.send("pause", by="ctl").result(30)
+    edit = engine.send("edit", knob="lr", op="set", value=0.01, by="attach").result(10)
+    resume = engine.send("resume").result(10)
+    engine.send("stop").result(10)
+    assert engine.join(60)
+    assert pause["by"] == "ctl" and edit["by"] == "attach" and "by" not in resume
+    log = read_log(engine.run_dir / "events.jsonl")
+    assert [e.get("by") for e in of_type(log, "edit")] == ["attach"]

@@ -56,12 +56,16 @@ class Commands:
             except queue.Empty:
                 return
             result = error = None
+            args = dict(args)
+            self._origin = args.pop("by", None)  # who sent it (ui, attach, ctl): recorded on its events
             try:
                 result = getattr(self, f"_cmd_{command}")(**args)
             except UserError as e:
                 error = e
             except TypeError as e:  # wrong arguments for the command
                 error = UserError(f"{command}: {e}")
+            finally:
+                self._origin = None
             _settle(fut, result, error)
 
     def _due(self) -> bool:

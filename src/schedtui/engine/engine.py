@@ -103,6 +103,7 @@ class Engine(Commands, AveragedRun):
         self._loader_rng = None  # the transform generator's state to resume mid-epoch with
         self._active_offset = 0.0  # active seconds before a resume
         self._checkpoint_due = False
+        self._origin: str | None = None  # while a command applies: who sent it (`by` on its events)
 
     # ---- other threads ---------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -139,6 +140,8 @@ class Engine(Commands, AveragedRun):
 
     # ---- the engine thread -------------------------------------------------------------------
     def _emit(self, type_: str, step: int | None = None, **fields) -> dict:
+        if self._origin is not None and "by" not in fields:  # an event a command made says who sent it
+            fields["by"] = self._origin
         return self.log.emit(type_, self.step if step is None else step, **fields)
 
     def _main(self) -> None:
