@@ -40,7 +40,7 @@ def sync_check(enabled: bool):
     """Sync debug mode "error" for the run, except inside the places meant to sync; counts them."""
     import torch
 
-    from schedtui.engine import averaged_run, commands, engine, loader
+    from schedtui.engine import core, engine, loader, steps
 
     counts: dict = {}
     if not enabled:
@@ -50,7 +50,7 @@ def sync_check(enabled: bool):
     def allowed(fn, name):
         @functools.wraps(fn)
         def wrapper(*a, **k):
-            if name != "loss reads" or a[0]._pending:  # a read with nothing pending does nothing
+            if name != "loss reads" or a[0].pending:  # a read with nothing pending does nothing
                 counts[name] = counts.get(name, 0) + 1
             torch.cuda.set_sync_debug_mode(0)
             try:
@@ -59,9 +59,8 @@ def sync_check(enabled: bool):
                 torch.cuda.set_sync_debug_mode("error")
         return wrapper
 
-    patches = [(engine.Engine, "_read_losses", "loss reads"), (engine, "evaluate", "evaluations"),
-               (averaged_run, "evaluate", "evaluations"), (loader.DeviceLoader, "_permutation", "epoch permutations"),
-               (commands.Commands, "_checkpoint", "checkpoints")]
+    patches = [(steps.StepRecorder, "read", "loss reads"), (engine, "evaluate", "evaluations"),
+               (loader.DeviceLoader, "_permutation", "epoch permutations"), (core.RunCore, "checkpoint", "checkpoints")]
     saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
     for obj, attr, name in patches:
         setattr(obj, attr, allowed(getattr(obj, attr), name))
@@ -96,7 +95,7 @@ def sync_run(args, tmp: Path) -> dict:
         seconds = time.perf_counter() - t0
     log = read_log(run.run_dir / "events.jsonl")
     errors = [e.get("message") for e in log.events if e["type"] == "error"]
-    return {"device": str(engine.parts.device), "steps": engine.step, "read_every": engine._read_every,
+    return {"device": str(engine.parts.device), "steps": engine.step, "read_every": engine.core.recorder.read_every,
             "status": engine.status, "errors": errors, "syncs": counts,
             "loss_reads_per_step": counts.get("loss reads", 0) / max(engine.step, 1), "seconds": seconds,
             "traceback": (run.run_dir / "traceback.txt").read_text()[-3000:] if errors else None}

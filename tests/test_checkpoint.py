@@ -1,5 +1,5 @@
 """Checkpoint contents and the pieces a resume stands on: weights_only loading, the `latest` pointer,
-components registered in `engine.stateful`, the loader's mid-epoch position, plateau history, and
+components registered in `engine.core.stateful`, the loader's mid-epoch position, plateau history, and
 continuing an event log (seq, time, a torn last line)."""
 
 import json
@@ -47,7 +47,7 @@ class Counter:
 
 def test_checkpoint_holds_the_whole_training_state_and_loads_weights_only(tmp_path):
     engine = make_engine(tmp_path, ["epochs=200", PLATEAU])
-    counter = engine.stateful["counter"] = Counter()
+    counter = engine.core.stateful["counter"] = Counter()
     counter.n, counter.history = 7, ["a", 1.5]
     engine.start()
     engine.send("edit", knob="lr", op="scale", factor=0.5).result(30)
@@ -81,8 +81,8 @@ def test_checkpoint_holds_the_whole_training_state_and_loads_weights_only(tmp_pa
 
     fresh = make_engine(tmp_path / "again", ["epochs=200", PLATEAU])  # the same config
     fresh.log.header["run_id"] = state["run_id"]
-    other = fresh.stateful["counter"] = Counter()
-    checkpoint.restore(fresh, checkpoint.read(ev["path"], "cpu"))
+    other = fresh.core.stateful["counter"] = Counter()
+    checkpoint.restore(fresh.core, checkpoint.read(ev["path"], "cpu"))
     assert (other.n, other.history) == (7, ["a", 1.5])
     assert fresh.step == ev["step"] and fresh.parts.schedules.overridden("lr") == "scale"
     for k, v in fresh.parts.model.state_dict().items():
@@ -92,7 +92,7 @@ def test_checkpoint_holds_the_whole_training_state_and_loads_weights_only(tmp_pa
 
 def test_a_checkpoint_that_cannot_be_written_is_a_warning_and_the_run_goes_on(tmp_path):
     engine = make_engine(tmp_path, ["epochs=200"])
-    engine.stateful["odd"] = type("Odd", (), {"state_dict": lambda self: {"s": {1, 2}}, "load_state_dict": print})()
+    engine.core.stateful["odd"] = type("Odd", (), {"state_dict": lambda self: {"s": {1, 2}}, "load_state_dict": print})()
     engine.start()
     with pytest.raises(UserError, match="checkpoint at step .* not written: TypeError: odd.s is a set"):
         engine.send("checkpoint").result(30)

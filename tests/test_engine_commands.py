@@ -76,18 +76,24 @@ def test_validate_checkpoint_and_stop(tmp_path):
         engine.send("pause").result(1)
 
 
-def test_non_finite_loss_warns_and_pauses(tmp_path):
+def test_non_finite_loss_pauses_before_it_reaches_the_weights(tmp_path):
     engine = make_engine(tmp_path, ["epochs=5", "optimizer.kind=SGD", "optimizer.lr=1e12", "schedules={}"])
     engine.start()
     wait_for(lambda: engine.status == "paused")
+    weights = [p.detach().clone() for p in engine.parts.model.parameters()]
+    assert all(torch.isfinite(w).all() for w in weights)  # the last good weights: the bad update was not applied
     engine.send("stop").result(10)
     assert engine.join(30)
     log = read_log(engine.run_dir / "events.jsonl")
     warn = of_type(log, "warning")[0]
-    assert "non-finite loss" in warn["message"]
+    assert "non-finite loss" in warn["message"] and "not applied to the weights" in warn["message"]
     pause = of_type(log, "pause")[0]
-    assert pause["reason"] == "non-finite loss" and pause["step"] >= warn["step"]
+    steps = of_type(log, "step")
+    assert pause["reason"] == "non-finite loss" and pause["step"] == warn["step"] - 1 == steps[-1]["step"]
+    assert all(math.isfinite(s["loss"]) for s in steps)  # every update that trained had a finite loss
     assert log.events[-1]["status"] == "stopped"
+    ck = torch.load(engine.run_dir / "checkpoints" / ("step-%08d.pt" % pause["step"]), weights_only=True)
+    assert all(torch.isfinite(v).all() for v in ck["model"].values())  # `latest` is a finite checkpoint
 
 
 def test_exception_in_training_thread_ends_crashed_with_a_readable_log(tmp_path):

@@ -62,14 +62,14 @@ def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool
 
 def _start_run(cfg: dict, data_dir, runs_dir, start: bool, rerun, header: dict | None, resume: ResumeFrom | None) -> StartedRun:
     from schedtui.engine.build import build_run
+    from schedtui.engine.describe import header_fields
     from schedtui.engine.engine import Engine
     from schedtui.engine.rundir import open_run
 
     parts = build_run(cfg, data_dir)
     if resume is not None:
         return _resume(parts, resume, start)
-    extra = {"steps_per_epoch": parts.timing.steps_per_epoch, "data_dir": str(Path(data_dir).expanduser().absolute()),
-             "knobs": {k: parts.schedules.describe(k) for k in parts.knobs}, **(header or {})}
+    extra = {**header_fields(parts), "data_dir": str(Path(data_dir).expanduser().absolute()), **(header or {})}
     run_dir, log = open_run(runs_dir, cfg, parts.device, extra)
     engine = Engine(parts, log, run_dir, rerun)
     events = log.subscribe()
@@ -90,7 +90,7 @@ def _resume(parts, r: ResumeFrom, start: bool) -> StartedRun:
     log = EventLog.reopen(r.run_dir / "events.jsonl", flush_interval=parts.cfg["engine"]["flush_interval"])
     try:
         engine = Engine(parts, log, r.run_dir)
-        checkpoint.restore(engine, state, r.checkpoint)
+        checkpoint.restore(engine.core, state, r.checkpoint)
     except BaseException:
         log.close()
         raise

@@ -8,14 +8,21 @@
                 mon.step(loss)                  # the step boundary: knob values for the next update, edits, pauses
             mon.epoch(val_loss=vl, val_acc=va)  # metrics: plateau schedules, early stopping, the charts
 
-`mon.step` is the engine's step boundary run on your thread: it records the loss
-(read in batches; one host-device sync per read on CUDA), applies queued
-commands (a pause waits there), and writes the next update's knob values (lr,
-momentum, weight decay, dropout, BatchNorm momentum, and your `Knob`s). When the
-run is to stop (q in the UI, early stopping, a planned stop) it raises `StopRun`,
-which the `with` block absorbs; Ctrl-C ends the run `interrupted`. The log, the
-schedules, edits, SWA/EMA (`bn_loader` for update_bn) and early stopping are the
-engine's own. The live screen needs the main thread, so `mon.run(train)` runs
+`Monitor` is a driver of the run core (`engine.core.RunCore`) on your thread:
+`mon.step(loss, batch_size=None, terms=None)` is `after_update` then `boundary`
+(the loss a tensor or a float; `terms` named parts of it, logged and charted),
+`mon.epoch(**metrics)` is `end_epoch`. It adopts your run as it is: it never
+re-seeds (unless given `seed=`), every knob starts from the value your objects
+hold, nothing is written to them unless a schedule or an edit names it, and a
+scheduler of yours given as `scheduler=` is stepped by schedtui at the boundary
+you say (`scheduler_unit`, per "epoch" by default, per "step" for OneCycleLR and
+CyclicLR) and shown as the lr's schedule. The values the log records are read
+back from your optimizer right before each `optimizer.step()` (a pre-hook), so a
+change your code makes behind schedtui's back is logged as it was, with a
+warning. When the run is to stop (q in the UI, early stopping, a planned stop)
+`mon.step` raises `StopRun`, which the `with` block absorbs; Ctrl-C ends the run
+`interrupted`. Looping past `epochs * steps_per_epoch` updates is an error
+naming both. The live screen needs the main thread, so `mon.run(train)` runs
 `train(mon)` on a worker thread under the UI (headless without a terminal); the
 `with` form prints an epoch line each. A run of your own loop can be replayed,
 diffed and exported; rerun and resume need a factory (`schedtui run`). torch is
@@ -26,8 +33,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-import traceback
 from pathlib import Path
 
 from schedtui.errors import UserError
@@ -39,16 +44,13 @@ class StopRun(Exception):
 
 
 class _NoData:
-    """The training data of an own loop: schedtui never iterates it (update_bn uses `bn_loader`)."""
+    """The training data of an own loop: schedtui never iterates it."""
 
     def __init__(self, steps_per_epoch: int, device):
         self._n, self.device = steps_per_epoch, device
 
     def __len__(self) -> int:
         return self._n
-
-    def rng_state(self):
-        return None
 
 
 class _LoopLoss:
@@ -58,132 +60,141 @@ class _LoopLoss:
 class Monitor:
     def __init__(self, model, optimizer, *, epochs: int, steps_per_epoch: int, schedules: dict | None = None,
                  knobs: list = (), config: dict | None = None, name: str = "own-loop", runs_dir: str | Path = "runs",
-                 bn_loader=None):
+                 bn_loader=None, seed: int | None = None, scheduler=None, scheduler_unit: str | None = None,
+                 scheduler_metric: str | None = None):
         from schedtui.config.load import resolve
 
-        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
             raise UserError(f"monitor: steps_per_epoch must be a positive int, got {steps_per_epoch!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise UserError(f"monitor: seed must be an int or None (None: your own seeding stays), got {seed!r}")
         table = {**(config or {}), "name": name, "epochs": epochs, "experiment": OWN_LOOP}
+        if seed is not None:
+            table["seed"] = seed
         if schedules:
             table["schedules"] = {**table.get("schedules", {}), **schedules}
         self.cfg = resolve(table, name=name)
-        self._pieces = (model, optimizer, list(knobs), bn_loader, steps_per_epoch)
+        if seed is None:
+            self.cfg["seed"] = None  # the header says so: schedtui did not seed this run
+        self._pieces = (model, optimizer, list(knobs), bn_loader, steps_per_epoch, scheduler, scheduler_unit,
+                        scheduler_metric)
         self.runs_dir = runs_dir
-        self.engine = None
+        self.core = None
         self.run_dir: Path | None = None
         self._events = None
         self._state = None
         self._console = None
-        self._done = False
+        self._hook = None
+        self._thread: threading.Thread | None = None
 
     # ---- the run --------------------------------------------------------------------------------
     def _open(self) -> None:
         import torch
 
+        from schedtui.engine.adopted import adopt_scheduler
         from schedtui.engine.build import assemble, seed_everything
+        from schedtui.engine.core import RunCore
         from schedtui.engine.data import DataBundle
-        from schedtui.engine.engine import Engine
+        from schedtui.engine.describe import header_fields
         from schedtui.engine.rundir import open_run
         from schedtui.events.state import RunState
 
-        model, optimizer, knobs, bn_loader, spe = self._pieces
+        model, optimizer, knobs, bn_loader, spe, scheduler, unit, metric = self._pieces
         if not isinstance(model, torch.nn.Module) or not isinstance(optimizer, torch.optim.Optimizer):
             raise UserError("monitor: expected a torch.nn.Module and a torch.optim.Optimizer")
-        seed_everything(self.cfg["seed"])
-        device = next(model.parameters()).device
-        for i, g in enumerate(optimizer.param_groups):
-            g.setdefault("name", "default" if i == 0 else f"group{i}")
+        if self.cfg["seed"] is not None:
+            seed_everything(self.cfg["seed"])
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
         train = bn_loader if bn_loader is not None else _NoData(spe, device)
         data = DataBundle(train=train, val=[], input_shape=(), n_classes=0, task="custom", name="own loop")
-        parts = assemble(self.cfg, device, data, model, optimizer, _LoopLoss(), knobs, {}, spe, skip_knobs=("grad_clip",))
-        extra = {"steps_per_epoch": spe, "knobs": {k: parts.schedules.describe(k) for k in parts.knobs}}
-        self.run_dir, log = open_run(self.runs_dir, self.cfg, device, extra)
-        self.engine = e = Engine(parts, log, self.run_dir)
+        adopted = adopt_scheduler(scheduler, optimizer, unit, metric, self.cfg) if scheduler is not None else None
+        parts = assemble(self.cfg, device, data, model, optimizer, _LoopLoss(), knobs, {}, spe,
+                         skip_knobs=("grad_clip",), scheduler=adopted)
+        self.run_dir, log = open_run(self.runs_dir, self.cfg, device, header_fields(parts, own_loop=True))
+        self.core = core = RunCore(parts, log, self.run_dir, bn_data=bn_loader, checkpoint_at_end=False)
         self._events = log.subscribe()
         self._state = RunState.from_header(log.header)
-        e._t0 = time.monotonic()
-        e.status = "running"
-        e._apply_knobs()
-        e._apply_pending()
+        self._hook = optimizer.register_step_pre_hook(lambda *_: core.update_starting())
+        core.begin()
+        core.boundary()
 
-    def step(self, loss, batch_size: int | None = None) -> None:
-        """After your optimizer.step(): record `loss`, apply commands, set the knobs for the next update."""
-        e = self.engine
-        if e is None:
+    def step(self, loss, batch_size: int | None = None, terms: dict | None = None) -> None:
+        """After your optimizer.step(): record `loss` (a tensor or a float; `terms`: its named parts), apply
+        commands and planned edits, set the knobs for the next update."""
+        core = self.core
+        if core is None:
             raise UserError("monitor: use it as `with schedtui.monitor(...) as mon:` (or mon.run(train))")
-        if e._stop_status:
-            raise StopRun(e._stop_status)
-        e.step += 1
-        e._samples += batch_size or 0
-        if e.parts.averaging is not None:
-            e._after_update_averaging()
-        e._pending.append((e.step, e._applied, loss.detach().float().reshape(1)))
-        if len(e._pending) >= e._read_every or e.active_seconds() - e._last_read[0] >= e._flush_interval:
-            e._read_losses()
-        e._apply_knobs()
-        e._apply_pending()
-        if e._stop_status:
-            raise StopRun(e._stop_status)
+        if core.stopping:
+            raise StopRun(core.stopping)
+        core.after_update(loss, batch_size, terms)
+        if core.boundary() is not None:
+            raise StopRun(core.stopping)
 
     def epoch(self, **metrics) -> None:
         """At the end of an epoch: `val_loss`, `val_acc` and any other metrics (numbers) you computed."""
-        e, p = self.engine, self.engine.parts
-        e._read_losses()
-        train_loss = sum(e._epoch_losses) / len(e._epoch_losses) if e._epoch_losses else float("nan")
-        metrics = {k: float(v) for k, v in metrics.items()}
-        if p.averaging is not None:
-            e._after_epoch_averaging()
-        if "val_loss" in metrics or "val_acc" in metrics:
-            loss, acc = metrics.get("val_loss", float("nan")), metrics.get("val_acc", float("nan"))
-            rest = {k: v for k, v in metrics.items() if k not in ("val_loss", "val_acc")}
-            if acc == acc and acc >= e.best.get("best_val_acc", -1.0):
-                e.best = {"best_val_acc": acc, "best_val_loss": loss, "best_step": e.step}
-            e._emit("eval", split="val", model="raw", loss=loss, acc=acc, reason="epoch", **({"metrics": rest} if rest else {}))
-        metrics["train_loss"] = train_loss
-        p.schedules.observe(metrics, e.step)
-        e._apply_knobs()
-        e._check_early_stop(metrics)
-        active = e.active_seconds()
-        sps = round(e._samples / active, 2) if active > 0 and e._samples else None
-        e._emit("epoch", epoch=e.epoch, epochs=self.cfg["epochs"], elapsed_s=round(active, 3), samples_per_s=sps, **metrics)
-        e.epoch += 1
-        e._epoch_losses = []
+        if self.core is None:
+            raise UserError("monitor: use it as `with schedtui.monitor(...) as mon:` (or mon.run(train))")
+        self.core.end_epoch(metrics)
         self._print()
-        if e._stop_status:
-            raise StopRun(e._stop_status)
+        if self.core.stopping:
+            raise StopRun(self.core.stopping)
 
     def value(self, knob: str) -> float:
         """A knob's value for the next update (for values your loop reads rather than sets through a Knob)."""
-        return self.engine._applied[knob]
+        return self.core.values[knob]
+
+    # ---- what the screen and the CLI see (the same as the built-in loop's Engine) -----------------
+    def send(self, command: str, /, **args):
+        return self.core.send(command, **args)
+
+    @property
+    def status(self) -> str:
+        return self.core.status if self.core is not None else "ready"
+
+    @property
+    def running(self) -> bool:
+        if self._thread is not None:
+            return self._thread.is_alive()
+        return self.core is not None and self.status in ("running", "paused")
+
+    def join(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return not self.running
+
+    @property
+    def engine(self) -> "Monitor":  # the run handle a screen or test uses (send, status, running, join)
+        return self
+
+    @property
+    def log(self):
+        return self.core.log
 
     def _close(self, exc: BaseException | None) -> None:
-        if self._done or self.engine is None:
+        core = self.core
+        if core is None:
             return
-        self._done = True
-        e = self.engine
-        e._read_losses()
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
         if exc is None or isinstance(exc, StopRun):
-            status = e._stop_status or "completed"
+            core.finish()
         elif isinstance(exc, KeyboardInterrupt):
-            status = "interrupted"
+            core.finish("interrupted")
         else:
-            status = "crashed"
-            tb = self.run_dir / "traceback.txt"
-            tb.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8")
-            e._emit("error", message=f"{type(exc).__name__}: {exc}", traceback_file=str(tb))
-        e.status = status
-        reason = {"reason": e._end_reason} if e._end_reason else {}
-        e._emit("end", status=status, epochs_completed=e.epoch, elapsed_s=round(e.active_seconds(), 3), **reason, **e.best)
-        e.log.close()
-        e._refuse_pending()
+            core.finish(error=exc)
         self._print()
 
     def __enter__(self) -> "Monitor":
         self._open()
         from rich.console import Console
 
+        from schedtui.safe_text import visible
+
         self._console = Console(stderr=True)
-        self._console.print(f"schedtui: {self.cfg['name']}, log {self.run_dir / 'events.jsonl'}", soft_wrap=True)
+        self._console.print(f"schedtui: {visible(self.cfg['name'])}, log {visible(self.run_dir / 'events.jsonl')}",
+                            soft_wrap=True, markup=False)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -195,7 +206,7 @@ class Monitor:
             return
         from schedtui.headless import _drain
 
-        _drain(self.engine, self._events, self._state, None, self._console)
+        _drain(self, self._events, self._state, None, self._console)
 
     # ---- under the live screen ----------------------------------------------------------------
     def run(self, train, refresh_hz: float = 10.0) -> str:
@@ -204,7 +215,7 @@ class Monitor:
         if not (sys.stdout.isatty() and sys.stdin.isatty()):
             with self:
                 train(self)
-            return self.engine.status
+            return self.status
         from schedtui.launch import StartedRun
         from schedtui.ui.app import TrainApp
         from schedtui.ui.source import LiveSource
@@ -219,10 +230,9 @@ class Monitor:
 
         def start() -> StartedRun:
             self._open()
-            worker = threading.Thread(target=loop, name="schedtui-own-loop", daemon=True)
-            self.engine._thread = worker  # the engine's `running` and `join` follow your loop
-            worker.start()
-            return StartedRun(self.engine, self.engine.log.header, self._events, self.run_dir)
+            self._thread = threading.Thread(target=loop, name="schedtui-own-loop", daemon=True)
+            self._thread.start()
+            return StartedRun(self, self.core.log.header, self._events, self.run_dir)
 
         source = LiveSource(start)
         source.begin()
@@ -230,7 +240,7 @@ class Monitor:
         source.wait_started()
         if source.error is not None:
             raise source.error
-        if self.engine.running:  # the screen closed first: stop at the next step boundary
-            self.engine.send("stop")
-            self.engine.join()
-        return self.engine.status
+        if self.running:  # the screen closed first: stop at the next step boundary
+            self.send("stop")
+            self.join()
+        return self.status

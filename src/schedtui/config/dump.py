@@ -44,7 +44,8 @@ def dumps(cfg: dict) -> str:
 
 
 def _table(d: dict, path: list[str], lines: list[str]) -> None:
-    scalars = {k: v for k, v in d.items() if not _is_table(v) and not _is_table_array(v)}
+    # None is "not set" (TOML has no null): e.g. the seed of your own loop when schedtui did not seed it
+    scalars = {k: v for k, v in d.items() if v is not None and not _is_table(v) and not _is_table_array(v)}
     if path and (scalars or not d):
         lines.append("")
         lines.append("[" + ".".join(_key(p) for p in path) + "]")

@@ -41,6 +41,8 @@ class RunParts:
     averaging: Averaging | None = None  # SWA (on demand or from [swa]) and EMA ([ema])
     early_stop: EarlyStopping | None = None  # [early_stopping]
     metrics: dict = field(default_factory=dict)  # a factory's validation metrics: name -> fn(output, target)
+    adopted: set = field(default_factory=set)  # knobs no schedule names: they start from (and keep) the live value
+    scheduler: object = None  # the user's own torch scheduler, adopted (engine.adopted.AdoptedScheduler)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -107,10 +109,11 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
 
 
 def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list, metrics: dict, steps_per_epoch: int,
-             skip_knobs: tuple = ()) -> RunParts:
-    """Knobs, schedules, SWA/EMA and early stopping around built pieces (a preset's, a factory's, an own loop's)."""
+             skip_knobs: tuple = (), scheduler=None) -> RunParts:
+    """Knobs, schedules, SWA/EMA and early stopping around built pieces (a preset's, a factory's, an own loop's);
+    `scheduler`: the user's own (an `engine.adopted.AdoptedScheduler`), the base schedule of what it drives."""
     clip = Holder(cfg["optimizer"]["grad_clip"])
-    knobs, initial, defaults = build_knobs(model, optimizer, loss, clip, cfg)
+    knobs, initial, defaults, knob_of = build_knobs(model, optimizer, loss, clip, cfg)
     for name in skip_knobs:  # what the caller's loop does not apply (an own loop clips its own gradients)
         knobs.pop(name, None)
         initial.pop(name, None)
@@ -130,7 +133,13 @@ def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list,
             initial.update(start)
     if "swa" in cfg:
         swa_start_step(cfg["swa"], timing)  # a start past the run's end fails here, before anything starts
-    schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing)
+    given = {}
+    if scheduler is not None:
+        scheduler.bind(knob_of, steps_per_epoch)
+        given = {knob_of[s]: scheduler.schedule_for(s) for s in scheduler.settings if s in knob_of}
+        specs = {k: v for k, v in specs.items() if k not in given}
+    schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing, given)
     _check_planned_edits(cfg["edits"], knobs, timing)
+    adopted = set(knobs) - set(cfg["schedules"])
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
-                    _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop, metrics)
+                    _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop, metrics, adopted, scheduler)

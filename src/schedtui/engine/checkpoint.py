@@ -1,8 +1,8 @@
 """Checkpoints: the whole training state at a step boundary, to resume a run exactly where it was.
 
 Contract:
-- `capture(engine, reason)` (on the engine thread, at a step boundary, after the
-  pending losses are read) returns a dict of tensors, dicts, lists, tuples and
+- `capture(core, reason)` (a `RunCore`, on its training thread, at a step
+  boundary, after the pending losses are read; only its public state) returns a dict of tensors, dicts, lists, tuples and
   str/int/float/bool/None only, so it loads with `torch.load(path, weights_only=True)`:
   `format`/`version`, the run's identity (`run_id`, `config_hash` of the config without
   its device, `steps_per_epoch`), `step`, `epoch`, `position` (the next epoch and batch
@@ -20,7 +20,7 @@ Contract:
   the highest step. Needs no torch.
 - `read(path, device)` loads one with `weights_only=True` and refuses, with a one-line
   UserError, a file that is not a checkpoint or is of another format version.
-- `restore(engine, state)` puts a built (not started) engine back in that state, or
+- `restore(core, state)` puts a built (not started) run core and its driver back in that state, or
   raises UserError when the checkpoint does not fit the run (another run, config,
   model, optimizer or set of knobs / components).
 
@@ -56,32 +56,24 @@ def config_hash(cfg: dict) -> str:
 
 
 # ---- writing ------------------------------------------------------------------------------------
-def capture(engine, reason: str) -> dict:
+def capture(core, reason: str) -> dict:
+    """The checkpoint of a run core (at a boundary, its pending losses read): the core's state, its driver's
+    (`core.loop`: the position in the data, the GradScaler) and the RNG states."""
     import torch
 
-    p = engine.parts
-    epoch, batch = engine._position
-    loader_rng = p.data.train.rng_state() if batch > 0 else None
-    r = engine._rerun
+    c = core.state_dict()
+    loop = core.loop.state_dict() if core.loop is not None else {}
+    position = loop.get("position") or {"epoch": c["epoch"], "batch": 0}
     return {
         "format": FORMAT, "version": VERSION, "reason": reason,
-        "run_id": engine.log.header.get("run_id"), "config_hash": config_hash(p.cfg),
-        "steps_per_epoch": p.timing.steps_per_epoch,
-        "step": engine.step, "epoch": engine.epoch, "position": {"epoch": epoch, "batch": batch},
-        "model": p.model.state_dict(),
-        "optimizer": p.optimizer.state_dict(),
-        "scaler": engine._scaler.state_dict() if engine._scaler is not None else None,
-        "schedules": p.schedules.state_dict(),
-        "knobs": dict(engine._applied),
-        "rng": {"torch": torch.get_rng_state(), "cuda": _cuda_rng(), "python": _python_rng(), "loader": loader_rng},
-        "engine": {
-            "samples": engine._samples, "active_s": engine.active_seconds(), "best": dict(engine.best),
-            "epoch_losses": list(engine._epoch_losses),
-            "plan": [[s, c, dict(a)] for s, c, a in engine._plan],
-            "rerun": None if r is None else {"stop_at": r.stop_at, "stop_reason": r.stop_reason,
-                                             "pause_at_stop": r.pause_at_stop},
-        },
-        "stateful": {name: _plain(obj.state_dict(), name) for name, obj in engine.stateful.items()},
+        "run_id": core.log.header.get("run_id"), "config_hash": config_hash(core.parts.cfg),
+        "steps_per_epoch": core.parts.timing.steps_per_epoch,
+        "step": c["step"], "epoch": c["epoch"], "position": position,
+        "model": c["model"], "optimizer": c["optimizer"], "scaler": loop.get("scaler"),
+        "schedules": c["schedules"], "knobs": c["knobs"],
+        "rng": {"torch": torch.get_rng_state(), "cuda": _cuda_rng(), "python": _python_rng(), "loader": loop.get("loader_rng")},
+        "engine": c["engine"],
+        "stateful": {name: _plain(v, name) for name, v in c["stateful"].items()},
     }
 
 
@@ -179,44 +171,26 @@ def read(path: Path, device) -> dict:
 
 
 # ---- restoring ----------------------------------------------------------------------------------
-def restore(engine, state: dict, path: Path | str = "checkpoint") -> None:
+def restore(core, state: dict, path: Path | str = "checkpoint") -> None:
+    """Put a built (not started) run core and its driver back in the checkpoint's state; UserError when it
+    does not fit the run."""
     import torch
 
-    p = engine.parts
+    p = core.parts
     if state["config_hash"] != config_hash(p.cfg) or state["steps_per_epoch"] != p.timing.steps_per_epoch:
         raise UserError(f"{path}: written under another config than this run's log header (config or data changed)")
     if set(state["knobs"]) != set(p.knobs):
         raise UserError(f"{path}: its knobs ({', '.join(state['knobs'])}) are not this run's ({', '.join(p.knobs)})")
-    if set(state["stateful"]) != set(engine.stateful):
-        raise UserError(f"{path}: saved components {sorted(state['stateful'])}, this run has {sorted(engine.stateful)}")
+    if set(state["stateful"]) != set(core.stateful):
+        raise UserError(f"{path}: saved components {sorted(state['stateful'])}, this run has {sorted(core.stateful)}")
     try:
-        p.model.load_state_dict(state["model"])
-        _load_optimizer(p.optimizer, state["optimizer"])
-        if engine._scaler is not None and state["scaler"] is not None:
-            engine._scaler.load_state_dict(state["scaler"])
-        for name, obj in engine.stateful.items():
-            obj.load_state_dict(state["stateful"][name])
+        core.load_state_dict(state)
+        if core.loop is not None:
+            core.loop.load_state_dict({"position": state["position"], "scaler": state["scaler"],
+                                       "loader_rng": state["rng"]["loader"]})
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"{path}: does not fit this run ({str(e).strip().splitlines()[0][:160]})") from None
-    p.schedules.load_state_dict(state["schedules"])
-    for k, v in state["knobs"].items():
-        p.knobs[k].set(v)
-    eng = state["engine"]
-    engine.step, engine.epoch = state["step"], state["epoch"]
-    engine._position = (state["position"]["epoch"], state["position"]["batch"])
-    engine._applied = dict(state["knobs"])
-    engine._samples, engine.best = eng["samples"], dict(eng["best"])
-    engine._epoch_losses = list(eng["epoch_losses"])
-    engine._active_offset = float(eng["active_s"])
-    engine._plan = [(s, c, dict(a)) for s, c, a in eng["plan"]]
-    if eng["rerun"] is not None:
-        from schedtui.engine.engine import Rerun
-
-        engine._rerun = Rerun(**eng["rerun"])
-        if engine._on_nonfinite == "pause":
-            engine._on_nonfinite = "warn"
     rng = state["rng"]
-    engine._loader_rng = rng["loader"]
     torch.set_rng_state(rng["torch"].cpu())
     if rng["cuda"] is not None and torch.cuda.is_available():
         for i, s in enumerate(rng["cuda"][:torch.cuda.device_count()]):
@@ -225,7 +199,7 @@ def restore(engine, state: dict, path: Path | str = "checkpoint") -> None:
     random.setstate((version, tuple(internal), gauss))
 
 
-def _load_optimizer(opt, state: dict) -> None:
+def load_optimizer(opt, state: dict) -> None:
     """`Optimizer.load_state_dict` replaces the param-group dicts; the knobs hold the old ones, so the
     loaded values go back into those."""
     groups = opt.param_groups

@@ -1,11 +1,23 @@
-"""Knobs: named hyperparameters that the engine reads and writes on the live objects.
+"""Knobs: named hyperparameters that the run core reads and writes on the live objects.
 
-Built-in knobs: `lr`, `momentum` (SGD momentum / Adam beta1), `weight_decay`,
-`lr@GROUP` and `weight_decay@GROUP` per named parameter group (by default they
-follow `lr` / `weight_decay` at the preset's ratio), `dropout` (every nn.Dropout)
-and `dropout@PATTERN` (those whose module name matches the fnmatch pattern),
-`bn_momentum` / `bn_momentum@PATTERN` likewise for BatchNorm, `label_smoothing`,
-`grad_clip` (max gradient norm, 0 = off) and `loss@TERM` (loss-term weights).
+Every knob starts from the value the live object holds (adopt, never overwrite:
+nothing is written unless a schedule or an edit names the knob).
+
+- Optimizer settings, per parameter group, for the settings the optimizer really
+  has: `lr`, `weight_decay`, `momentum` (SGD/RMSprop momentum, or beta1 of the
+  Adam family) for the default group (the one named "default", else the first),
+  and `lr@GROUP`, `weight_decay@GROUP`, `momentum@GROUP` for every other group
+  (named by its `name`, else `group<i>`); by default these follow the default
+  group's knob at the ratio the live values had.
+- `dropout` (every nn.Dropout) and `dropout@PATTERN` (those whose module name
+  matches the fnmatch pattern); `bn_momentum` / `bn_momentum@PATTERN` likewise for
+  BatchNorm. A module knob whose modules hold different values shows the largest
+  and keeps each module's own value while it follows its adopted values (a
+  `scale` multiplies each module's own value); a `set`, a `schedule` edit or a
+  preset schedule writes the one value to every module.
+- `label_smoothing`, `grad_clip` (max gradient norm, 0 = off) and `loss@TERM`
+  (loss-term weights) of the built-in loss.
+
 A new knob is one more `Knob(name, get, set, bounds, doc)`. torch only; must not
 import textual/rich.
 """
@@ -20,17 +32,31 @@ from schedtui.errors import UserError
 from schedtui.knob import Knob
 from schedtui.schedule.bounds import NONNEGATIVE, UNIT, UNIT_OPEN
 
-__all__ = ["Holder", "Knob", "build_knobs"]
+__all__ = ["Holder", "Knob", "ModuleKnob", "build_knobs", "optimizer_knobs"]
+
+# knob base name, the param-group key (and index into it, for a tuple such as betas), bounds, what it is
+OPTIMIZER_SETTINGS = (
+    ("lr", "lr", None, NONNEGATIVE, "learning rate"),
+    ("weight_decay", "weight_decay", None, NONNEGATIVE, "weight decay"),
+    ("momentum", "momentum", None, UNIT_OPEN, "momentum"),
+    ("momentum", "betas", 0, UNIT_OPEN, "beta1 (momentum)"),
+)
 
 
 class Holder:
-    """A plain value the training loop reads (grad_clip, a master lr without its own group)."""
+    """A plain value the training loop reads (grad_clip, EMA decay, patience)."""
 
     def __init__(self, value: float):
         self.value = value
 
 
-def _groups_setter(groups: list, key: str, index: int | None = None):
+def _getter(g: dict, key: str, index: int | None):
+    if index is None:
+        return lambda: g[key]
+    return lambda: g[key][index]
+
+
+def _setter(groups: list, key: str, index: int | None):
     def set_(v: float) -> None:
         for g in groups:
             if index is None:
@@ -43,12 +69,71 @@ def _groups_setter(groups: list, key: str, index: int | None = None):
     return set_
 
 
-def _module_knob(name, modules, attr, bounds, doc) -> Knob:
-    def set_(v: float) -> None:
-        for m in modules:
-            setattr(m, attr, v)
+def _has(g: dict, key: str, index: int | None) -> bool:
+    v = g.get(key)
+    if index is None:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (tuple, list)) and len(v) > index and isinstance(v[index], (int, float))
 
-    return Knob(name, lambda: getattr(modules[0], attr), set_, bounds, doc)
+
+def optimizer_knobs(groups: list) -> tuple[dict, dict, dict, dict]:
+    """(knobs, initial values, default schedules, (group index, key, index) -> knob name) for every setting the
+    optimizer's param groups have."""
+    knobs, initial, defaults, knob_of = {}, {}, {}, {}
+    named = [g.get("name") for g in groups]
+    main = named.index("default") if "default" in named else 0
+    for base, key, index, bounds, what in OPTIMIZER_SETTINGS:
+        if base in knobs or not _has(groups[main], key, index):
+            continue
+        g0 = groups[main]
+        knobs[base] = Knob(base, _getter(g0, key, index), _setter([g0], key, index), bounds,
+                           f"{what} of the default parameter group")
+        start = initial[base] = knobs[base].get()
+        knob_of[(main, key, index)] = base
+        for i, g in enumerate(groups):
+            if i == main or not _has(g, key, index):
+                continue
+            name = f"{base}@{g.get('name') or f'group{i}'}"
+            knobs[name] = Knob(name, _getter(g, key, index), _setter([g], key, index), bounds,
+                               f"{what} of parameter group {g.get('name') or i}")
+            v = initial[name] = knobs[name].get()
+            knob_of[(i, key, index)] = name
+            if start > 0:
+                defaults[name] = {"kind": "follow", "knob": base, "factor": v / start}
+            elif v > 0:
+                defaults[name] = {"kind": "constant"}
+            else:
+                defaults[name] = {"kind": "follow", "knob": base, "factor": 1.0}
+    return knobs, initial, defaults, knob_of
+
+
+class ModuleKnob(Knob):
+    """A value held by several modules (dropout p, BatchNorm momentum); see the module docstring."""
+
+    def __init__(self, name: str, modules: list, attr: str, bounds, doc: str):
+        self.modules, self.attr = modules, attr
+        self.own = [getattr(m, attr) for m in modules]  # each module's adopted value
+        self.ref = max(range(len(modules)), key=lambda i: self.own[i])  # the largest: the knob's value
+        self.mixed = any(v != self.own[self.ref] for v in self.own)
+        self.proportional = self.mixed
+        if self.mixed:
+            doc = f"{doc}: {', '.join(f'{v:g}' for v in self.own)}"
+        super().__init__(name, lambda: getattr(modules[self.ref], attr), self._set, bounds, doc)
+
+    def _set(self, v: float) -> None:
+        ref = self.own[self.ref]
+        if self.proportional and ref != 0:
+            for m, own in zip(self.modules, self.own):
+                setattr(m, self.attr, own if v == ref else own * (v / ref))
+        else:
+            for m in self.modules:
+                setattr(m, self.attr, v)
+
+    def follow_adopted(self, follows: bool) -> bool:
+        """Whether the knob follows its adopted values (see the module docstring); True when that changed."""
+        was = self.proportional
+        self.proportional = self.mixed and follows
+        return was != self.proportional
 
 
 def _claim(base: str, model: nn.Module, kinds: tuple, wanted: list[str]) -> dict:
@@ -69,61 +154,30 @@ def _claim(base: str, model: nn.Module, kinds: tuple, wanted: list[str]) -> dict
     return out
 
 
-def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> tuple[dict, dict, dict]:
-    """(knobs by name, initial values, default schedules) for a built run."""
-    opt_cfg, wanted = cfg["optimizer"], list(cfg["schedules"])
-    knobs: dict[str, Knob] = {}
-    initial: dict[str, float] = {}
-    defaults: dict[str, dict] = {}
-    groups = optimizer.param_groups
-    default_groups = [g for g in groups if g["name"] == "default"]
-    for key, bounds in (("lr", NONNEGATIVE), ("weight_decay", NONNEGATIVE)):
-        start = default_groups[0][key] if default_groups else opt_cfg[key]  # a factory's optimizer has its own
-        master = Holder(start)
-
-        def set_master(v, master=master, gs=default_groups, key=key):
-            master.value = v
-            for g in gs:
-                g[key] = v
-
-        knobs[key] = Knob(key, lambda m=master: m.value, set_master, bounds, f"{key} of the default parameter group")
-        initial[key] = start
-        for g in groups:
-            if g["name"] == "default":
-                continue
-            name = f"{key}@{g['name']}"
-            knobs[name] = Knob(name, lambda g=g, key=key: g[key], _groups_setter([g], key), bounds, f"{key} of group {g['name']}")
-            initial[name] = g[key]
-            if start > 0:
-                defaults[name] = {"kind": "follow", "knob": key, "factor": g[key] / start}
-            elif g[key] > 0:
-                defaults[name] = {"kind": "constant"}
-            else:
-                defaults[name] = {"kind": "follow", "knob": key, "factor": 1.0}
-    if "betas" in groups[0]:
-        knobs["momentum"] = Knob("momentum", lambda: groups[0]["betas"][0], _groups_setter(groups, "betas", 0), UNIT_OPEN, "Adam beta1")
-        initial["momentum"] = groups[0]["betas"][0]
-    elif "momentum" in groups[0]:
-        knobs["momentum"] = Knob("momentum", lambda: groups[0]["momentum"], _groups_setter(groups, "momentum"), UNIT_OPEN, "SGD momentum")
-        initial["momentum"] = groups[0]["momentum"]
-    for base, kinds, attr, bounds, cfg_key in (
-        ("dropout", (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout), "p", UNIT_OPEN, "dropout"),
-        ("bn_momentum", (nn.modules.batchnorm._BatchNorm,), "momentum", UNIT, "bn_momentum"),
+def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> tuple[dict, dict, dict, dict]:
+    """(knobs by name, initial values, default schedules, optimizer settings -> knob name) for a built run."""
+    wanted = [k for k in cfg["schedules"]] + [e["knob"] for e in cfg["edits"]]
+    knobs, initial, defaults, knob_of = optimizer_knobs(optimizer.param_groups)
+    for base, kinds, attr, bounds in (
+        ("dropout", (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout), "p", UNIT_OPEN),
+        ("bn_momentum", (nn.modules.batchnorm._BatchNorm,), "momentum", UNIT),
     ):
-        claimed = _claim(base, model, kinds, [k for k in wanted if k.startswith(base + "@")])
+        claimed = _claim(base, model, kinds, sorted({k for k in wanted if k.startswith(base + "@")}))
         for name, mods in claimed.items():
-            knobs[name] = _module_knob(name, mods, attr, bounds, f"{attr} of {len(mods)} {base.split('_')[0]} module(s)")
-            initial[name] = cfg["model"].get(cfg_key, getattr(mods[0], attr))
+            if base == "bn_momentum" and any(getattr(m, "momentum") is None for m in mods):
+                continue  # BatchNorm with momentum=None keeps a cumulative average: no momentum to steer
+            knobs[name] = ModuleKnob(name, mods, attr, bounds, f"{attr} of {len(mods)} {base.split('_')[0]} module(s)")
+            initial[name] = knobs[name].get()
     if hasattr(loss, "label_smoothing"):  # the built-in loss (a factory's own loss function has none)
         knobs["label_smoothing"] = Knob("label_smoothing", lambda: loss.label_smoothing,
                                         lambda v: setattr(loss, "label_smoothing", v), UNIT_OPEN, "label smoothing of the task loss")
-        initial["label_smoothing"] = cfg["loss"]["label_smoothing"]
+        initial["label_smoothing"] = loss.label_smoothing
     knobs["grad_clip"] = Knob("grad_clip", lambda: clip.value, lambda v: setattr(clip, "value", v), NONNEGATIVE,
                               "max gradient norm (0 = no clipping)")
-    initial["grad_clip"] = opt_cfg["grad_clip"]
-    for term, w in (cfg["loss"]["terms"] if hasattr(loss, "weights") else {}).items():
+    initial["grad_clip"] = clip.value
+    for term in (loss.weights if hasattr(loss, "weights") else {}):
         name = f"loss@{term}"
         knobs[name] = Knob(name, lambda t=term: loss.weights[t], lambda v, t=term: loss.weights.__setitem__(t, v),
                            NONNEGATIVE, f"weight of loss term {term}")
-        initial[name] = w
-    return knobs, initial, defaults
+        initial[name] = loss.weights[term]
+    return knobs, initial, defaults, knob_of

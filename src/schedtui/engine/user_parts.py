@@ -37,8 +37,6 @@ def _optimizer(given, model: nn.Module, cfg: dict, target: str) -> torch.optim.O
     if not any(id(p) in mine for g in given.param_groups for p in g["params"]):
         raise UserError(f"experiment {target!r}: the optimizer does not hold the model's parameters "
                         "(build it from model.parameters() after moving nothing; schedtui moves the model)")
-    for i, g in enumerate(given.param_groups):
-        g.setdefault("name", "default" if i == 0 else f"group{i}")
     return given
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import queue
 import threading
 import time
@@ -244,8 +245,9 @@ class EventLog:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not q)
 
-    def flush(self, wait: bool = True) -> None:
-        """Write and flush to the OS everything emitted before this call (waits if `wait`)."""
+    def flush(self, wait: bool = True, sync: bool = False) -> None:
+        """Write and flush to the OS everything emitted before this call (waits if `wait`); `sync` (with
+        `wait`) also has the OS put it on the disk (fsync), as before a checkpoint."""
         with self._lock:
             target = self._seq
         if self._thread.is_alive():
@@ -257,6 +259,12 @@ class EventLog:
                         self._flushed.wait(0.1)
         if self._error is not None:
             self._raise_error()
+        if sync and wait and not self._f.closed:
+            try:
+                os.fsync(self._f.fileno())
+            except OSError as e:
+                self._set_error(e)
+                self._raise_error()
 
     def close(self) -> None:
         """Write everything, flush, stop the writer thread and close the file. Idempotent."""

@@ -29,8 +29,11 @@ _CHECK_POINTS = 4000  # steps sampled when checking a schedule against a knob's 
 
 
 class KnobSchedules:
-    def __init__(self, initial: dict, specs: dict, bounds: dict, timing: Timing):
-        """initial: knob -> preset value; specs: knob -> schedule table (others stay constant)."""
+    def __init__(self, initial: dict, specs: dict, bounds: dict, timing: Timing, given: dict | None = None):
+        """initial: knob -> preset value; specs: knob -> schedule table (others stay constant); given: knob ->
+        a schedule object made elsewhere (a scheduler of the user's, adopted), used as that knob's base."""
+        self._given = dict(given or {})
+        specs = {**specs, **{k: {"kind": "adopted"} for k in self._given}}
         unknown = sorted(set(specs) - set(initial))
         if unknown:
             raise UserError(f"no knob named {unknown[0]!r}; knobs: {', '.join(initial)}")
@@ -45,6 +48,9 @@ class KnobSchedules:
         self._base = {}
         self._factor = {}  # resolved follow factors, base schedules and overrides alike
         for k in self.names:
+            if k in self._given:
+                self._base[k] = self._given[k]
+                continue
             start = spec_start(self.specs[k], k, initial[k])
             self._base[k] = build_schedule(self.specs[k], knob=k, start=start, timing=timing)
         self._override: dict[str, dict] = {}
@@ -56,7 +62,7 @@ class KnobSchedules:
             if isinstance(sched, Follow):
                 self._factor[(k, "base")] = self._follow_factor(k, sched, spec_start(self.specs[k], k, initial[k]), at_zero)
             at_zero[k] = self._value(k, 0, at_zero)
-        self._check_range(self.names, 0, "schedule for {knob}")
+        self._check_range([k for k in self.names if k not in self._given], 0, "schedule for {knob}")
 
     # ---- values -------------------------------------------------------------------------
     def values(self, step: int, exact: bool = True) -> dict:
@@ -114,6 +120,10 @@ class KnobSchedules:
         if not exact and hasattr(sched, "estimate"):
             return sched.estimate(max(k_steps, 0))
         return sched.value(max(k_steps, 0))
+
+    def forget(self) -> None:
+        """Forget every kept value (a schedule outside this object moved: the user's own scheduler)."""
+        self._held.clear()
 
     def observe(self, metrics: dict, step: int = 0) -> None:
         """Hand validation metrics (val_loss, val_acc, train_loss), observed at `step`, to metric-driven
@@ -230,12 +240,15 @@ class KnobSchedules:
     def describe(self, knob: str) -> str:
         """A short label of what drives `knob` now, e.g. `OneCycleLR max_lr=0.2 (step)` or `set 0.3 @1200`."""
         ov = self._override.get(knob)
+        if ov is None and knob in self._given:
+            return self._given[knob].describe()
         if ov is None:
             return describe_spec(self.specs[knob])
         if ov["op"] == "set":
             return f"set {ov['value']:g} @{ov['step']}"
         if ov["op"] == "scale":
-            return f"x{ov['factor']:g} {describe_spec(self.specs[knob])} @{ov['step']}"
+            base = self._given[knob].describe() if knob in self._given else describe_spec(self.specs[knob])
+            return f"x{ov['factor']:g} {base} @{ov['step']}"
         return f"{describe_spec(ov['spec'])} @{ov['step']}"
 
     def state_dict(self) -> dict:
@@ -253,6 +266,8 @@ class KnobSchedules:
         observed = [[int(s), dict(m)] for s, m in state.get("observed", [])]
         self._held.clear()
         for k in self.names:
+            if k in self._given:  # its state comes back with the user's scheduler (a checkpoint's component)
+                continue
             self._base[k] = build_schedule(self.specs[k], knob=k, start=spec_start(self.specs[k], k, self._initial[k]),
                                            timing=self.timing)
             for _, m in observed:

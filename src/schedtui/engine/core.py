@@ -1,0 +1,622 @@
+"""The run core: one object that owns a run's step boundary, whatever drives the updates.
+
+Every driver — the built-in loop (`engine.engine.Engine`), your own loop
+(`schedtui.monitor`), a framework callback, one rank of a DDP job — runs the
+same `RunCore` and only calls its public API, on the thread that trains:
+
+- `begin()` before the first update: the clock starts and the knob values for
+  update 1 are written (only those a schedule or an edit names: adopt, never
+  overwrite).
+- `update_starting()` (optional) right before an optimizer step, when code the
+  core does not see may change a knob between there and `after_update` (a
+  scheduler stepped after `optimizer.step()` in your own loop).
+- `after_update(loss, batch_size=None, terms=None)` after each optimizer update
+  (`after_update_row` when the loss is already a device row [total, term...]):
+  the step count moves on, the loss is kept on the device and read in batches,
+  the values the live objects held for that update are read back (what the log
+  records), and the next update's knob values are written.
+- `boundary(block=True)` between two updates: the one place where planned
+  entries (a preset's `[[edits]]`, a rerun's logged edits), due checkpoints and
+  commands apply; a pause waits here. Returns the stop status (or None).
+- `end_epoch(metrics=None)` at an epoch's end: averaging, validation (the
+  driver's `evaluate`, or the metrics it hands over), metric-driven schedules,
+  early stopping, the `epoch` event.
+- `finish(status=None, error=None)` once: the final checkpoint, the `end` event,
+  the log closed, every command still queued answered.
+- `state_dict()` / `load_state_dict()` for checkpoints (`engine.checkpoint`).
+
+Commands reach the core through a channel (`engine.channel`): `send(command, /,
+by=None, **args)` from any thread returns a Future. The core applies them at the
+boundary the channel says; it does not know which channel it has. Each command
+is a public method here (pause, resume, edit, preview, describe, validate,
+checkpoint, stop, swa), run on the training thread; its events carry `by`. Any
+exception while handling one answers its future with a one-line error and a
+`warning` event; it never ends the run. The losses still pending are read
+before anything applies at a boundary, so a step's event precedes what
+happened after it. torch only; must not import textual or rich.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from schedtui.engine.averaging import swa_start_step
+from schedtui.engine.channel import CommandQueue
+from schedtui.engine.knob_writer import KnobWriter
+from schedtui.engine.steps import StepRecorder
+from schedtui.errors import UserError
+
+OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe", "swa")
+SWA_OPS = ("start", "stop", "update_bn")
+CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it only spares Python work per step
+CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
+
+
+@dataclass
+class Rerun:
+    """How a rerun differs from a fresh run of the same config (see `schedtui.commands.rerun`)."""
+
+    plan: list = field(default_factory=list)  # (step, command, args) in the source's order: edits, validations, swa
+    stop_at: int | None = None  # the step where the source run ended early, or --until
+    stop_reason: str = ""
+    pause_at_stop: bool = False  # the UI pauses there so a person can branch; headless stops
+
+
+class RunCore:
+    def __init__(self, parts, log, run_dir, *, rerun: Rerun | None = None, channel=None, evaluate=None,
+                 bn_data=None, checkpoint_at_end: bool = True):
+        """`evaluate(model) -> (loss, acc, extra metrics)` on the validation data (None: the driver hands metrics
+        to `end_epoch`); `bn_data`: batches for SWA's update_bn (None: none)."""
+        self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
+        eng = parts.cfg["engine"]
+        cpu = parts.device.type == "cpu"
+        read_every = eng["read_every"] or (CPU_READ_EVERY if cpu else 64)
+        read_interval = min(eng["flush_interval"], CPU_READ_S) if cpu else eng["flush_interval"]
+        self.channel = channel if channel is not None else CommandQueue(OPS)
+        self.recorder = StepRecorder(log, read_every, read_interval, self.active_seconds)
+        self.writer = KnobWriter(parts.knobs, parts.schedules, parts.adopted)
+        self._evaluate, self._bn_data, self._checkpoint_at_end = evaluate, bn_data, checkpoint_at_end
+        self.on_nonfinite = "warn" if rerun is not None and eng["on_nonfinite"] == "pause" else eng["on_nonfinite"]
+        self.rerun = rerun  # a rerun is pause-free: the source's pause is not part of its values
+        if rerun is not None:
+            self.plan = list(rerun.plan)
+        else:
+            self.plan = [(e["step"], "edit", {k: v for k, v in e.items() if k != "step"}) for e in parts.cfg["edits"]]
+            swa_at = swa_start_step(parts.cfg["swa"], parts.timing) if "swa" in parts.cfg else None
+            if swa_at is not None:  # after the preset's edits of the same step
+                self.plan = sorted(self.plan + [(swa_at, "swa", {"op": "start"})], key=lambda p: p[0])
+        self.step = 0
+        self.epoch = 0  # epochs completed: the index of the epoch under way
+        self.status = "ready"  # running | paused | completed | stopped | crashed | interrupted
+        self.paused = False
+        self.stopping: str | None = None  # the status the run ends with once it stops at a boundary
+        self.end_reason: str | None = None
+        self.best: dict = {}
+        self.stateful: dict = {}  # name -> object with state_dict() / load_state_dict(d): saved in checkpoints
+        if parts.averaging is not None:
+            self.stateful["averaging"] = parts.averaging
+        if parts.early_stop is not None:
+            self.stateful["early_stop"] = parts.early_stop
+        if parts.scheduler is not None:
+            self.stateful["scheduler"] = parts.scheduler
+        self.loop = None  # the driver's own state for checkpoints (state_dict / load_state_dict), if it has any
+        self.checkpoint_due = False
+        self.active_offset = 0.0  # active seconds before a resume
+        self._t0 = self._pause_t0 = time.monotonic()
+        self._paused_total = 0.0
+        self._origin: str | None = None  # while a command applies: who sent it
+        self._snapshot: tuple | None = None  # knob values read back by update_starting()
+        self._finished = False
+        self._handlers = {op: getattr(self, op) for op in OPS}
+        self._total = parts.timing.total_steps
+
+    # ---- any thread ------------------------------------------------------------------------------
+    def send(self, command: str, /, by: str | None = None, **args):
+        """Queue a command for the boundary its channel says; the future gets the event it produced."""
+        return self.channel.send(command, by=by, **args)
+
+    def active_seconds(self) -> float:
+        """Wall time since begin(), less the time spent paused (plus the time before a resume)."""
+        now = time.monotonic()
+        paused = self._paused_total + (now - self._pause_t0 if self.paused else 0.0)
+        return self.active_offset + now - self._t0 - paused
+
+    @property
+    def values(self) -> dict:
+        """Every knob's value for the next update (don't mutate it)."""
+        return self.writer.values
+
+    @property
+    def samples(self) -> int:
+        return self.recorder.samples
+
+    # ---- the driver's API (the training thread) ----------------------------------------------------
+    def begin(self) -> None:
+        self._t0 = time.monotonic()
+        self.status = "paused" if self.paused else "running"
+        if self.paused:
+            self._pause_t0 = self._t0
+        self.recorder.start(self.active_offset)
+        if self.step < self._total:
+            self.writer.advance(self.step)
+
+    def emit(self, type_: str, step: int | None = None, **fields) -> dict:
+        """An event at this step (or `step`); events a command made say who sent it."""
+        if self._origin is not None and "by" not in fields:
+            fields["by"] = self._origin
+        return self.log.emit(type_, self.step if step is None else step, **fields)
+
+    def update_starting(self) -> None:
+        """Read the knob values back now: the update about to run uses these (see the module docstring)."""
+        self._snapshot = self.writer.read_back()
+
+    def after_update(self, loss, batch_size: int | None = None, terms: dict | None = None) -> None:
+        """After an optimizer update: `loss` a scalar tensor or a float, `terms` named parts of it (logged)."""
+        names = None
+        if terms:
+            if not isinstance(terms, dict) or not all(isinstance(k, str) for k in terms):
+                raise UserError(f"terms must be a dict of name -> loss, got {type(terms).__name__}")
+            names = tuple(terms)
+        self.after_update_row(_row(loss, terms), names, batch_size)
+
+    def after_update_row(self, row, names: tuple | None = None, batch_size: int | None = None) -> None:
+        """`after_update` for a loss already on the device as a 1-D row [total, term...] (`names`: the terms')."""
+        step = self.step + 1
+        if step > self._total:
+            raise UserError(f"update {step} is past the planned run ({self.parts.cfg['epochs']} epochs x "
+                            f"{self.parts.timing.steps_per_epoch} steps = {self._total} updates): give epochs and "
+                            "steps_per_epoch that cover the whole loop")
+        self.step = step
+        if batch_size:
+            self.recorder.samples += batch_size
+        avg = self.parts.averaging
+        if avg is not None:
+            fields = avg.after_update(step)  # EMA every step; SWA when due by steps
+            if fields is not None:
+                self.emit("swa", **fields)
+        if self._snapshot is not None:
+            (knobs, drifted), self._snapshot = self._snapshot, None
+        else:
+            knobs, drifted = self.writer.read_back()
+        if drifted:
+            self._warn_drift(drifted)
+        if self.recorder.add(step, knobs, row, names):
+            self._read()
+        sched = self.parts.scheduler
+        if sched is not None and sched.unit == "step" and step < self._total:
+            self._step_scheduler()
+        elif step < self._total:
+            self.writer.advance(step)
+
+    def boundary(self, block: bool = True) -> str | None:
+        """Apply what is due at this boundary; while paused (and `block`), wait here. Returns `stopping`."""
+        if not self._due():
+            return self.stopping  # the common case, every step: a few attribute reads to find out
+        self._read()
+        self._apply_plan()
+        if self.checkpoint_due:  # checkpoint_every: after the plan, so a resume does not apply it twice
+            self.checkpoint("epoch")
+        while True:
+            wait = self.paused and block and not self.stopping
+            commands = self.channel.take(self.step, wait)
+            if not commands:
+                if wait:
+                    continue
+                return self.stopping
+            for c in commands:
+                self._apply(c)
+
+    def end_epoch(self, metrics: dict | None = None) -> dict:
+        """The epoch `self.epoch` ended: validate (or take the driver's `metrics`: val_loss, val_acc and any
+        other numbers), feed metric-driven schedules and early stopping, log the epoch. Returns its event."""
+        p = self.parts
+        self._read()
+        out = {"train_loss": self.recorder.epoch_mean()}
+        epochs = p.cfg["epochs"]
+        last = self.epoch + 1 >= epochs
+        if p.averaging is not None:
+            fields = p.averaging.after_epoch()  # SWA takes this epoch's weights before they are evaluated
+            if fields is not None:
+                self.emit("swa", **fields)
+        observed = self._evaluate is None
+        if self._evaluate is not None and ((self.epoch + 1) % p.cfg["engine"]["eval_every"] == 0 or last):
+            ev = self._validate("epoch")
+            out |= {"val_loss": ev["loss"], "val_acc": ev["acc"]}
+            if p.averaging is not None:
+                self._evaluate_averaged("epoch")
+            observed = True
+        if metrics:
+            given = {k: _number(k, v) for k, v in metrics.items()}
+            loss, acc = given.pop("val_loss", math.nan), given.pop("val_acc", math.nan)
+            if "val_loss" in metrics or "val_acc" in metrics:
+                self._record_eval("raw", loss, acc, "epoch", given)
+                out |= {"val_loss": loss, "val_acc": acc}
+            out |= given
+        if observed:
+            p.schedules.observe(out, self.step)
+            if p.scheduler is not None and p.scheduler.unit == "epoch":
+                self._step_scheduler(out)
+            elif self.step < self._total:
+                self.writer.advance(self.step)  # a metric-driven schedule may have moved
+            self._check_early_stop(out)
+        every = p.cfg["engine"].get("checkpoint_every", 0)
+        self.checkpoint_due = bool(every) and (self.epoch + 1) % every == 0 and not last
+        active = self.active_seconds()
+        done = self.step
+        eta = active / done * (self._total - done) if done else None
+        ev = self.emit("epoch", epoch=self.epoch, epochs=epochs, elapsed_s=round(active, 3),
+                       eta_s=None if eta is None else round(eta, 1),
+                       samples_per_s=round(self.samples / active, 2) if active > 0 and self.samples else None, **out)
+        self.epoch += 1
+        self.recorder.epoch_losses = []
+        return ev
+
+    def finish(self, status: str | None = None, error: BaseException | None = None) -> str:
+        """End the run once: the final checkpoint (not after a crash), the `end` event, the log closed."""
+        if self._finished:
+            return self.status
+        self._finished = True
+        try:
+            self._read()
+        except Exception:  # the device itself failed; the losses still pending are lost
+            pass
+        if error is not None:
+            status = "crashed"
+            self._record_error(error)
+        status = status or self.stopping or "completed"
+        if status != "crashed" and self._checkpoint_at_end:
+            try:
+                self.checkpoint(status)
+            except Exception as e:  # a final checkpoint that fails is a warning, never a lost end
+                self.emit("warning", message=f"final checkpoint not written: {type(e).__name__}: {e}")
+        self.status = status
+        try:
+            reason = {"reason": self.end_reason} if self.end_reason else {}
+            self.emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
+                      **reason, **self.best)
+            self.log.close()
+        except RuntimeError:  # the interpreter is exiting and closed the log first
+            pass
+        self.channel.close(f"the run has ended ({status})")
+        return status
+
+    # ---- commands (each a `send`-able op; run on the training thread) ----------------------------
+    def pause(self, reason: str = "user") -> dict:
+        if self.paused:
+            return {"type": "pause", "step": self.step, "already": True}
+        self.paused, self._pause_t0, self.status = True, time.monotonic(), "paused"
+        ev = self.emit("pause", reason=reason)
+        self.log.flush(wait=False)
+        return ev
+
+    def resume(self) -> dict:
+        if not self.paused:
+            return {"type": "resume", "step": self.step, "already": True}
+        self._paused_total += time.monotonic() - self._pause_t0
+        self.paused, self.status = False, "running"
+        return self.emit("resume")
+
+    def edit(self, knob: str, op: str, value=None, factor=None, spec=None) -> dict:
+        if self.rerun is not None:  # a person steers a rerun: from here on it is a new run
+            self._drop_plan(f"live edit of {knob}")
+        return self._edit(knob, op, value, factor, spec)
+
+    def preview(self, knob: str, op: str, value=None, factor=None, spec=None, points: int = 64) -> dict:
+        """An edit's effect as curves (before/after), applied to nothing; raises UserError like `edit`."""
+        return self.parts.schedules.preview(knob, op, step=self.step, current=self.values, points=points,
+                                            value=value, factor=factor, spec=spec)
+
+    def describe(self) -> dict:
+        """Every knob: what drives it, whether an edit overrides it, its next change, and its bounds."""
+        s, out = self.parts.schedules, {}
+        for k, knob in self.parts.knobs.items():
+            nxt = s.next_change(k, self.step)
+            out[k] = {"value": self.values.get(k), "schedule": s.describe(k), "override": s.overridden(k),
+                      "next": None if nxt is None else {"step": nxt[0], "value": nxt[1], "every_step": nxt[0] == self.step + 1},
+                      "bounds": str(knob.bounds), "doc": knob.doc}
+        return {"step": self.step, "knobs": out}
+
+    def validate(self) -> dict:
+        if self._evaluate is None:
+            raise UserError("validate: this run has no validation data (your own loop reports metrics with mon.epoch)")
+        self._read()
+        return self._validate("manual")
+
+    def checkpoint(self, reason: str = "manual") -> dict:
+        """Save the whole training state at this boundary (see `engine.checkpoint`), once the log holds every
+        step up to it."""
+        from schedtui.engine import checkpoint
+
+        self.checkpoint_due = False
+        self._read()
+        path = self.run_dir / "checkpoints" / checkpoint.file_name(self.step)
+        try:
+            self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
+            checkpoint.save(path, checkpoint.capture(self, reason))
+        except Exception as e:  # disk full, or a component whose state cannot be saved: training goes on
+            why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
+            ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
+            if reason == "manual":
+                raise UserError(ev["message"]) from None
+            return ev
+        ev = self.emit("checkpoint", path=str(path), reason=reason)
+        self.log.flush(wait=False)
+        return ev
+
+    def stop(self, status: str = "stopped") -> dict:
+        if status not in ("stopped", "interrupted"):
+            raise UserError(f"stop: status must be stopped or interrupted, got {status!r}")
+        if self.stopping != "interrupted":  # a signal's interrupted is not undone by a later plain stop
+            self.stopping = status
+        return {"type": "stop", "step": self.step, "status": self.stopping}
+
+    def swa(self, op: str) -> dict:
+        avg = self.parts.averaging
+        if op not in SWA_OPS:
+            raise UserError(f"swa: op must be one of {', '.join(SWA_OPS)}, got {op!r}")
+        if op == "start":
+            saved = avg.state_dict()
+            fields = avg.start(self.step)
+            try:
+                self._edit("lr", "schedule", spec=avg.lr_spec(self.values["lr"]), by="swa")
+            except UserError:
+                avg.load_state_dict(saved)
+                raise
+            ev = self.emit("swa", **fields)
+        elif op == "stop":
+            ev = self.emit("swa", **avg.stop())
+        else:
+            if self._bn_data is None or not avg.update_bn(self._bn_data):
+                raise UserError("swa update_bn: no SWA model with BatchNorm to update (start SWA first)")
+            ev = self.emit("swa", op="update_bn")
+            self._evaluate_averaged("update_bn", only="swa")
+        self.log.flush(wait=False)
+        return ev
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The core's part of a checkpoint (plain values and tensors; see `engine.checkpoint`)."""
+        p, r = self.parts, self.rerun
+        return {
+            "step": self.step, "epoch": self.epoch, "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+            "schedules": p.schedules.state_dict(), "knobs": dict(self.values),
+            "engine": {"samples": self.samples, "active_s": self.active_seconds(), "best": dict(self.best),
+                       "epoch_losses": list(self.recorder.epoch_losses), "plan": [[s, c, dict(a)] for s, c, a in self.plan],
+                       "rerun": None if r is None else {"stop_at": r.stop_at, "stop_reason": r.stop_reason,
+                                                        "pause_at_stop": r.pause_at_stop}},
+            "stateful": {name: obj.state_dict() for name, obj in self.stateful.items()},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Back to a checkpoint's state (before `begin`); the caller checked that it fits this run."""
+        from schedtui.engine.checkpoint import load_optimizer
+
+        p, eng = self.parts, state["engine"]
+        p.model.load_state_dict(state["model"])
+        load_optimizer(p.optimizer, state["optimizer"])
+        for name, obj in self.stateful.items():
+            obj.load_state_dict(state["stateful"][name])
+        p.schedules.load_state_dict(state["schedules"])
+        for k, v in state["knobs"].items():
+            p.knobs[k].set(v)
+        self.writer = KnobWriter(p.knobs, p.schedules, p.adopted)
+        self.writer.values = dict(state["knobs"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.recorder.samples, self.best = eng["samples"], dict(eng["best"])
+        self.recorder.epoch_losses = list(eng["epoch_losses"])
+        self.active_offset = float(eng["active_s"])
+        self.plan = [(s, c, dict(a)) for s, c, a in eng["plan"]]
+        if eng["rerun"] is not None:
+            self.rerun = Rerun(**eng["rerun"])
+            if self.on_nonfinite == "pause":
+                self.on_nonfinite = "warn"
+
+    # ---- inside -----------------------------------------------------------------------------------
+    def _due(self) -> bool:
+        if self.paused or self.checkpoint_due or self.channel.due(self.step):
+            return True
+        if self.plan and self.plan[0][0] <= self.step:
+            return True
+        r = self.rerun
+        return r is not None and r.stop_at is not None and self.step >= r.stop_at
+
+    def _apply(self, c) -> None:
+        handler = self._handlers.get(c.name)
+        result = error = None
+        try:
+            if handler is None:
+                raise UserError(f"unknown command {c.name!r}; valid: {', '.join(OPS)}")
+            try:
+                inspect.signature(handler).bind(**c.args)
+            except TypeError as e:
+                raise UserError(f"{c.name}: {e}") from None
+            self._origin = c.by
+            result = handler(**c.args)
+        except UserError as e:
+            error = e
+        except Exception as e:  # a command never ends the run: its sender gets the reason
+            error = UserError(f"{c.name} failed: {type(e).__name__}: {e}")
+            self.emit("warning", message=f"command {c.name} failed and changed nothing after the failure: "
+                                         f"{type(e).__name__}: {e}; the run goes on")
+        finally:
+            self._origin = None
+        c.answer(result, error)
+
+    def _apply_plan(self) -> None:
+        while self.plan and self.plan[0][0] <= self.step:
+            step, command, args = self.plan.pop(0)
+            try:
+                if command == "edit":
+                    self._edit(planned=True, **args)
+                else:
+                    self._handlers[command](**args)
+            except UserError as e:  # a preset's planned edit that does not fit the run as it went
+                self.emit("warning", message=f"planned {command} at step {step} not applied: {e}")
+        r = self.rerun
+        if r is not None and r.stop_at is not None and self.step >= r.stop_at:
+            r.stop_at = None
+            if r.pause_at_stop:
+                self._drop_plan(r.stop_reason)
+                self.pause(r.stop_reason)
+            else:
+                self.stopping, self.end_reason = "stopped", r.stop_reason
+
+    def _drop_plan(self, why: str) -> None:
+        """A rerun branches from its source here: what the source did later no longer applies."""
+        edits = sum(1 for p in self.plan if p[1] == "edit")
+        later = f"; its {edits} later edit{'s' if edits != 1 else ''} will not be applied" if edits else ""
+        self.emit("warning", message=f"{why}: the rerun branches from its source at step {self.step}{later}")
+        self.plan, self.rerun = [], None
+        self.on_nonfinite = self.parts.cfg["engine"]["on_nonfinite"]
+
+    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False, by: str | None = None) -> dict:
+        """Apply an edit; `by` names what made it when not a person or a plan (the lr's SWA phase: "swa")."""
+        fields = self.parts.schedules.edit(knob, op, step=self.step, current=self.values, value=value, factor=factor, spec=spec)
+        self.writer.refresh_modes()
+        if self.step < self._total:
+            self.writer.advance(self.step)
+        ev = self.emit("edit", **fields, **({"planned": True} if planned else {}), **({"by": by} if by else {}))
+        self.log.flush(wait=False)
+        return ev
+
+    def _read(self) -> None:
+        bad = self.recorder.read(self.epoch)
+        if bad is not None:
+            self._nonfinite(*bad)
+
+    def nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
+        """A non-finite loss at `step` (`skipped`: the driver kept it from reaching the weights): warn, then
+        pause, stop or go on as `engine.on_nonfinite` says."""
+        self._nonfinite(step, value, skipped)
+
+    def _nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
+        action = {"pause": "pausing", "stop": "stopping", "warn": "continuing"}[self.on_nonfinite]
+        kept = "; that update was not applied to the weights" if skipped else ""
+        self.emit("warning", step, message=f"non-finite loss ({value}) at step {step}{kept}; {action}", loss=value)
+        self.log.flush(wait=False)
+        if self.on_nonfinite == "pause" and not self.paused:
+            self.pause("non-finite loss")
+        elif self.on_nonfinite == "stop":
+            self.stopping = self.stopping or "stopped"
+
+    def _warn_drift(self, drifted: list) -> None:
+        for knob, expected, actual in drifted:
+            self.emit("warning", message=f"{knob} was changed outside schedtui at step {self.step}: expected {expected!r}, "
+                                         f"the live value is {actual!r} (the log records the live value)",
+                      knob=knob, expected=expected, actual=actual)
+
+    def _step_scheduler(self, metrics: dict | None = None) -> None:
+        """Step the user's own scheduler (adopted) and write the knobs it and the schedules drive."""
+        self.parts.scheduler.step(metrics)
+        self.parts.schedules.forget()
+        self.writer.force(self.parts.scheduler.knobs)
+        if self.step < self._total:
+            self.writer.advance(self.step)
+
+    def _validate(self, reason: str) -> dict:
+        loss, acc, extra = self._evaluate(self.parts.model)
+        return self._record_eval("raw", loss, acc, reason, extra)
+
+    def _record_eval(self, model: str, loss: float, acc: float, reason: str, extra: dict | None, **more) -> dict:
+        if model == "raw":
+            self._update_best(loss, acc)
+        return self.emit("eval", split="val", model=model, loss=loss, acc=acc, reason=reason, **more,
+                         **({"metrics": extra} if extra else {}))
+
+    def _update_best(self, loss: float, acc: float) -> None:
+        """`best`: the raw model's best evaluation by one metric — early stopping's when it watches a validation
+        metric (so the end event agrees with it), else the accuracy where there is one, else the loss."""
+        metric = self.best.get("best_metric")
+        if metric is None:
+            es = self.parts.cfg.get("early_stopping")
+            if es and es["metric"] in ("val_loss", "val_acc"):
+                metric = es["metric"]
+            elif math.isfinite(acc):
+                metric = "val_acc"
+            elif math.isfinite(loss):
+                metric = "val_loss"
+            else:
+                return
+        value = acc if metric == "val_acc" else loss
+        if not math.isfinite(value):
+            return
+        held = self.best.get("best_" + metric)
+        if held is None or (value >= held if metric == "val_acc" else value < held):
+            self.best = {"best_metric": metric, "best_val_acc": acc, "best_val_loss": loss, "best_step": self.step}
+
+    def _evaluate_averaged(self, reason: str, only: str | None = None) -> None:
+        """Evaluate the averaged models (SWA re-normalised first) and log an `eval` for each."""
+        p = self.parts
+        if self._evaluate is None:
+            return
+        for name, model in p.averaging.models().items():
+            if only and name != only:
+                continue
+            bn = name == "swa" and reason != "update_bn" and self._bn_data is not None and p.averaging.update_bn(self._bn_data)
+            loss, acc, extra = self._evaluate(model)
+            self._record_eval(name, loss, acc, reason, extra,
+                              **({"bn_updated": True} if bn or reason == "update_bn" else {}))
+
+    def _check_early_stop(self, metrics: dict) -> None:
+        es = self.parts.early_stop
+        if es is None:
+            return
+        fields = es.observe(metrics, self.step)
+        if fields is None:
+            return
+        es.restore()
+        self.emit("early_stop", **fields)
+        self.stopping = "stopped"
+        self.end_reason = (f"early stopping: {fields['metric']} did not improve for {fields['evaluations_without_improvement']}"
+                           f" evaluations; best {fields['best']:.4g} at step {fields['best_step']}"
+                           + (", best weights restored" if fields["restored"] else ""))
+        if fields["restored"] and self._evaluate is not None:  # what the run ends with is the best model: say so
+            self._validate("restored_best")
+
+    def _record_error(self, error: BaseException) -> None:
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        path = self.run_dir / "traceback.txt"
+        fields = {}
+        try:
+            path.write_text(tb, encoding="utf-8")
+            fields["traceback_file"] = str(path)
+        except OSError as e:  # a full disk: the message still goes into the log
+            path.unlink(missing_ok=True)
+            fields["traceback"] = tb[-4000:]
+            fields["traceback_file_error"] = e.strerror or str(e)
+        self.emit("error", message=f"{type(error).__name__}: {error}", **fields)
+
+
+def _number(name: str, v) -> float:
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"metric {name}: expected a number, got {type(v).__name__}")
+    return float(v)
+
+
+def _row(loss, terms: dict | None):
+    """A step's losses as one row: a 1-D float tensor on the loss's device, or a tuple of floats."""
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise UserError(f"the loss must be a scalar (one value), got a tensor of shape {tuple(loss.shape)}")
+        total = loss.detach().float().reshape(1)
+        if not terms:
+            return total
+        parts = [total]
+        for k, t in terms.items():
+            if isinstance(t, torch.Tensor) and t.numel() == 1:
+                parts.append(t.detach().float().reshape(1).to(total.device))
+            else:
+                parts.append(torch.tensor([_number(k, t)], device=total.device))
+        return torch.cat(parts)
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        raise UserError(f"the loss must be a tensor or a number, got {type(loss).__name__}")
+    return (float(loss), *[_number(k, t) for k, t in (terms or {}).items()])

@@ -1,0 +1,97 @@
+"""Per-update losses kept on the device and read in batches: they become the log's `step` events.
+
+`StepRecorder` belongs to one run core. `add(step, knobs, row, names)` keeps
+update `step`'s losses — `row` is a 1-D tensor `[total, term...]` on the device,
+or a tuple of Python floats (a framework's float loss) — with the knob values
+that update used and the names of its terms (None: no terms). It returns True
+when a read is due (`read_every` pending, or `read_interval` seconds since the
+last read). `read(epoch)` reads everything pending in one go (one host-device
+sync: `# one sync per read`), emits the step events in one batch, adds the
+finite totals to this epoch's losses, updates the throughput (over at least
+half a second) and returns the first non-finite total as (step, value), if any.
+torch only (no textual/rich).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+_RATE_WINDOW_S = 0.5
+_monotonic = time.monotonic
+
+
+class StepRecorder:
+    def __init__(self, log, read_every: int, read_interval: float, active_seconds):
+        self.log, self.read_every, self.read_interval = log, read_every, read_interval
+        self._active = active_seconds
+        self.pending: list = []
+        self.epoch_losses: list[float] = []
+        self.samples = 0
+        self.sps: float | None = None
+        self._rate_mark = (0.0, 0)  # start of the current throughput window: (active seconds, samples)
+        self._read_due = 0.0
+
+    def start(self, active: float) -> None:
+        self._rate_mark = (active, self.samples)
+        self._read_due = _monotonic() + self.read_interval
+
+    def add(self, step: int, knobs: dict, row, names) -> bool:
+        self.pending.append((step, knobs, row, names))
+        return len(self.pending) >= self.read_every or _monotonic() >= self._read_due
+
+    def read(self, epoch: int) -> tuple[int, float] | None:
+        if not self.pending:
+            return None
+        pending, self.pending = self.pending, []
+        rows = _to_floats([p[2] for p in pending])
+        active = self._active()
+        self._read_due = _monotonic() + self.read_interval
+        mark_t, mark_n = self._rate_mark
+        dt = active - mark_t
+        if dt >= _RATE_WINDOW_S or self.sps is None:  # throughput over at least half a second, not per read
+            self.sps = round((self.samples - mark_n) / dt, 2) if dt > 0 else None
+            self._rate_mark = (active, self.samples)
+        sps, keep = self.sps, self.epoch_losses.append
+        bad, items = None, []
+        for (step, knobs, _, names), row in zip(pending, rows):
+            loss = row[0]
+            if names:
+                items.append((step, {"epoch": epoch, "loss": loss, "knobs": knobs, "samples_per_s": sps,
+                                     "terms": dict(zip(names, row[1:]))}))
+            else:
+                items.append((step, {"epoch": epoch, "loss": loss, "knobs": knobs, "samples_per_s": sps}))
+            if math.isfinite(loss):
+                keep(loss)
+            elif bad is None:
+                bad = (step, loss)
+        self.log.emit_many("step", items)  # one lock and one timestamp for the batch
+        return bad
+
+    def epoch_mean(self) -> float:
+        e = self.epoch_losses
+        return sum(e) / len(e) if e else float("nan")
+
+
+def _to_floats(rows: list) -> list:
+    """Each row as a list of floats: device tensors read together (one sync), float tuples as they are."""
+    if all(r.__class__ is torch.Tensor for r in rows):
+        try:
+            return torch.stack(rows).tolist()  # the common case: one shape  # one sync per read
+        except RuntimeError:
+            pass
+    tensors = [r for r in rows if isinstance(r, torch.Tensor)]
+    if not tensors:
+        return [list(r) for r in rows]
+    flat = torch.cat([t.reshape(-1).float() for t in tensors]).tolist()  # one sync per read
+    out, i = [], 0
+    for r in rows:
+        if isinstance(r, torch.Tensor):
+            n = r.numel()
+            out.append(flat[i:i + n])
+            i += n
+        else:
+            out.append(list(r))
+    return out
