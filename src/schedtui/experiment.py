@@ -39,6 +39,9 @@ class Experiment:
     loss: Callable | None = None  # loss(output, target) -> scalar tensor; None: the preset's [loss] (cross-entropy)
     metrics: dict = field(default_factory=dict)  # name -> fn(output, target) -> scalar, on validation data
     knobs: list = field(default_factory=list)  # extra Knob(name, get, set, bounds)
+    scheduler: Any = None  # your own torch.optim.lr_scheduler object on `optimizer`: schedtui steps it (adopted)
+    scheduler_unit: str | None = None  # "step" | "epoch": when it steps (default: step for OneCycleLR/CyclicLR)
+    scheduler_metric: str | None = None  # ReduceLROnPlateau's metric (default val_loss; val_acc for mode "max")
 
 
 def load_factory(target: str) -> Callable:

@@ -137,7 +137,7 @@ class Monitor:
             raise UserError("monitor: use it as `with schedtui.monitor(...) as mon:` (or mon.run(train))")
         self.core.end_epoch(metrics)
         self._print()
-        if self.core.stopping:
+        if self.core.boundary() is not None:  # what was sent during the epoch's end applies before the next update
             raise StopRun(self.core.stopping)
 
     def value(self, knob: str) -> float:

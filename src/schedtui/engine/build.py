@@ -95,9 +95,9 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     if cfg["engine"]["threads"]:
         torch.set_num_threads(cfg["engine"]["threads"])
     seed_everything(cfg["seed"])
-    extra_knobs, metrics = [], {}
+    extra_knobs, metrics, scheduler = [], {}, None
     if cfg.get("experiment"):  # a factory gives the pieces (schedtui run module:function)
-        data, model, optimizer, loss, extra_knobs, metrics = experiment_pieces(cfg, device, data_dir)
+        data, model, optimizer, loss, extra_knobs, metrics, scheduler = experiment_pieces(cfg, device, data_dir)
     else:
         data = build_data(cfg["data"], device, cfg["seed"], data_dir)
         model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
@@ -105,7 +105,7 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg["optimizer"])
         loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
-    return assemble(cfg, device, data, model, optimizer, loss, extra_knobs, metrics, len(data.train))
+    return assemble(cfg, device, data, model, optimizer, loss, extra_knobs, metrics, len(data.train), scheduler=scheduler)
 
 
 def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list, metrics: dict, steps_per_epoch: int,

@@ -478,10 +478,19 @@ class RunCore:
 
     def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False, by: str | None = None) -> dict:
         """Apply an edit; `by` names what made it when not a person or a plan (the lr's SWA phase: "swa")."""
-        fields = self.parts.schedules.edit(knob, op, step=self.step, current=self.values, value=value, factor=factor, spec=spec)
-        self.writer.refresh_modes()
-        if self.step < self._total:
-            self.writer.advance(self.step)
+        schedules = self.parts.schedules
+        saved = schedules.state_dict()
+        fields = schedules.edit(knob, op, step=self.step, current=self.values, value=value, factor=factor, spec=spec)
+        try:
+            self.writer.refresh_modes()
+            if self.step < self._total:
+                self.writer.advance(self.step)
+        except Exception:  # a knob that cannot take the value: the edit is undone, the values written back
+            schedules.load_state_dict(saved)
+            self.writer.refresh_modes()
+            if self.step < self._total:
+                self.writer.advance(self.step)
+            raise
         ev = self.emit("edit", **fields, **({"planned": True} if planned else {}), **({"by": by} if by else {}))
         self.log.flush(wait=False)
         return ev
@@ -614,8 +623,8 @@ def _row(loss, terms: dict | None):
         for k, t in terms.items():
             if isinstance(t, torch.Tensor) and t.numel() == 1:
                 parts.append(t.detach().float().reshape(1).to(total.device))
-            else:
-                parts.append(torch.tensor([_number(k, t)], device=total.device))
+            else:  # a Python float keeps its precision (the row becomes float64)
+                parts.append(torch.tensor([_number(k, t)], dtype=torch.float64, device=total.device))
         return torch.cat(parts)
     if isinstance(loss, bool) or not isinstance(loss, (int, float)):
         raise UserError(f"the loss must be a tensor or a number, got {type(loss).__name__}")

@@ -85,7 +85,7 @@ def _to_floats(rows: list) -> list:
     tensors = [r for r in rows if isinstance(r, torch.Tensor)]
     if not tensors:
         return [list(r) for r in rows]
-    flat = torch.cat([t.reshape(-1).float() for t in tensors]).tolist()  # one sync per read
+    flat = torch.cat([t.reshape(-1) for t in tensors]).tolist()  # one sync per read (float32 and float64 promote)
     out, i = [], 0
     for r in rows:
         if isinstance(r, torch.Tensor):

@@ -56,7 +56,7 @@ def _target_task(data) -> str:
 
 
 def experiment_pieces(cfg: dict, device: torch.device, data_dir):
-    """(data, model, optimizer, loss, extra knobs, metrics) from the factory `cfg["experiment"]` names; the
+    """(data, model, optimizer, loss, extra knobs, metrics, adopted scheduler or None) from the factory `cfg["experiment"]` names; the
     factory gets the config with `data_dir` (--data-dir) added."""
     target = cfg["experiment"]
     exp = call_factory(target, {**cfg, "data_dir": str(data_dir)})
@@ -70,4 +70,11 @@ def experiment_pieces(cfg: dict, device: torch.device, data_dir):
     else:
         loss = UserLoss(exp.loss)
     F(float, lo=0.0).check("optimizer.grad_clip", cfg["optimizer"]["grad_clip"])
-    return data, model, optimizer, loss, exp.knobs, dict(exp.metrics)
+    scheduler = None
+    if exp.scheduler is not None:
+        from schedtui.engine.adopted import adopt_scheduler
+
+        if exp.optimizer is None or isinstance(exp.optimizer, dict):
+            raise UserError(f"experiment {target!r}: a scheduler needs the optimizer it was built on (optimizer=...)")
+        scheduler = adopt_scheduler(exp.scheduler, optimizer, exp.scheduler_unit, exp.scheduler_metric, cfg)
+    return data, model, optimizer, loss, exp.knobs, dict(exp.metrics), scheduler
