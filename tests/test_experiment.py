@@ -151,7 +151,8 @@ def test_a_wrong_factory_is_a_one_line_error_and_nothing_starts(tmp_path, user_m
 def test_a_loss_that_does_not_return_a_scalar_stops_the_run_with_a_readable_error(tmp_path, user_module, capsys):
     mod = user_module("import torch\ndef f():\n    return {'model': torch.nn.Linear(2, 2), "
                       "'train': (torch.zeros(4, 2), torch.zeros(4).long()), 'loss': lambda o, t: o}\n")
-    assert main(["run", f"{mod}:f", "--headless", "--set", "device=\"cpu\"", "--runs-dir", str(tmp_path / "runs")]) == 1
+    assert main(["run", f"{mod}:f", "--headless", "--set", "device=\"cpu\"", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert "schedtui: the experiment's loss must return a scalar tensor" in capsys.readouterr().err  # one line, exit 2
     log = only_log(tmp_path / "runs")
     assert "must return a scalar tensor, got a tensor of shape (4, 2)" in of_type(log, "error")[0]["message"]
     assert of_type(log, "end")[0]["status"] == "crashed"

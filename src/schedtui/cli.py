@@ -159,6 +159,8 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
         console.print(f"continue it with: schedtui resume {started.run_dir}", soft_wrap=True)
     if interrupts.exit_code is not None:
         return interrupts.exit_code
+    if state.status == "crashed" and state.user_error:  # the factory's code handed over something unusable
+        raise UserError(state.error)
     return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
 
 

@@ -39,6 +39,9 @@ class Experiment:
     loss: Callable | None = None  # loss(output, target) -> scalar tensor; None: the preset's [loss] (cross-entropy)
     metrics: dict = field(default_factory=dict)  # name -> fn(output, target) -> scalar, on validation data
     knobs: list = field(default_factory=list)  # extra Knob(name, get, set, bounds)
+    train_step: Callable | None = None  # train_step(model, batch, ctx) -> loss tensor | {"loss": ..., other terms}
+    eval_step: Callable | None = None  # eval_step(model, batch, ctx) -> loss | {"loss", "acc", other metrics}
+    manual: bool = False  # train_step does its own backward and optimizer steps (ctx.optimizers): a GAN
     scheduler: Any = None  # your own torch.optim.lr_scheduler object on `optimizer`: schedtui steps it (adopted)
     scheduler_unit: str | None = None  # "step" | "epoch": when it steps (default: step for OneCycleLR/CyclicLR)
     scheduler_metric: str | None = None  # ReduceLROnPlateau's metric (default val_loss; val_acc for mode "max")
@@ -99,6 +102,14 @@ def call_factory(target: str, cfg: dict) -> Experiment:
         raise UserError(f"experiment {target!r}: the factory returned {type(out).__name__}; expected schedtui.Experiment or a dict")
     if not isinstance(out.metrics, dict) or not all(isinstance(k, str) and callable(f) for k, f in out.metrics.items()):
         raise UserError(f"experiment {target!r}: metrics must be a dict of name -> fn(output, target)")
+    for name in ("train_step", "eval_step"):
+        fn = getattr(out, name)
+        if fn is not None and not callable(fn):
+            raise UserError(f"experiment {target!r}: {name} must be a function {name}(model, batch, ctx), got {type(fn).__name__}")
+    if out.manual and out.train_step is None:
+        raise UserError(f"experiment {target!r}: manual=True needs a train_step that does its own backward and steps")
+    if out.loss is not None and out.train_step is not None:
+        raise UserError(f"experiment {target!r}: give loss or train_step, not both (train_step computes its loss)")
     if out.loss is not None and not callable(out.loss):
         raise UserError(f"experiment {target!r}: loss must be a function loss(output, target) -> tensor, got {type(out.loss).__name__}")
     knobs = list(out.knobs or [])

@@ -217,7 +217,15 @@ def validate(cfg: dict) -> dict:
     else:
         out["model"] = _kinded("model", cfg.get("model", {}), MODEL, "mlp")
     opt = cfg.get("optimizer", {})
-    out["optimizer"] = _fields("optimizer", opt, OPTIMIZER, skip=("groups",))
+    if isinstance(opt, dict) and opt.get("kind") == "given":  # a factory's own optimizer(s): the header describes them
+        if not custom:
+            raise UserError("optimizer.kind: 'given' is for an experiment whose factory builds its own optimizer")
+        out["optimizer"] = {"kind": "given", "grad_clip": OPTIMIZER["grad_clip"].check("optimizer.grad_clip",
+                                                                                       opt.get("grad_clip", 0.0)),
+                            "groups": []}
+        opt = {}
+    else:
+        out["optimizer"] = _fields("optimizer", opt, OPTIMIZER, skip=("groups",))
     groups = opt.get("groups", []) if isinstance(opt, dict) else []
     if not isinstance(groups, list):
         raise UserError("optimizer.groups: expected a list of tables ([[optimizer.groups]])")

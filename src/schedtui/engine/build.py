@@ -30,7 +30,7 @@ class RunParts:
     cfg: dict
     device: torch.device
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: object  # a torch.optim.Optimizer, or name -> Optimizer (several: `optimizers`)
     data: DataBundle
     loss: WeightedLoss
     clip: Holder
@@ -43,6 +43,15 @@ class RunParts:
     metrics: dict = field(default_factory=dict)  # a factory's validation metrics: name -> fn(output, target)
     adopted: set = field(default_factory=set)  # knobs no schedule names: they start from (and keep) the live value
     scheduler: object = None  # the user's own torch scheduler, adopted (engine.adopted.AdoptedScheduler)
+    train_step: object = None  # a factory's train_step(model, batch, ctx) (engine.custom_step)
+    eval_step: object = None
+    manual: bool = False  # train_step does its own backward and steps
+    ctx: object = None  # the custom step's StepContext
+
+    @property
+    def optimizers(self) -> dict:
+        """Every optimizer by name ({"default": the optimizer} when there is one)."""
+        return self.optimizer if isinstance(self.optimizer, dict) else {"default": self.optimizer}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,9 +104,16 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     if cfg["engine"]["threads"]:
         torch.set_num_threads(cfg["engine"]["threads"])
     seed_everything(cfg["seed"])
-    extra_knobs, metrics, scheduler = [], {}, None
     if cfg.get("experiment"):  # a factory gives the pieces (schedtui run module:function)
-        data, model, optimizer, loss, extra_knobs, metrics, scheduler = experiment_pieces(cfg, device, data_dir)
+        p = experiment_pieces(cfg, device, data_dir)
+        parts = assemble(cfg, device, p.data, p.model, p.optimizer, p.loss, p.knobs, p.metrics, len(p.data.train),
+                         scheduler=p.scheduler, skip_knobs=("grad_clip",) if p.manual else ())
+        if p.train_step is not None:
+            from schedtui.engine.custom_step import StepContext
+
+            parts.train_step, parts.eval_step, parts.manual = p.train_step, p.eval_step, p.manual
+            parts.ctx = StepContext(parts.optimizers, device)
+        return parts
     else:
         data = build_data(cfg["data"], device, cfg["seed"], data_dir)
         model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
@@ -105,7 +121,15 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
             model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(model, cfg["optimizer"])
         loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
-    return assemble(cfg, device, data, model, optimizer, loss, extra_knobs, metrics, len(data.train), scheduler=scheduler)
+    return assemble(cfg, device, data, model, optimizer, loss, [], {}, len(data.train))
+
+
+def _check_closure(optimizer, amp_dtype) -> None:
+    from schedtui.engine.custom_step import needs_closure
+
+    if not isinstance(optimizer, dict) and needs_closure(optimizer) and amp_dtype == torch.float16:
+        raise UserError(f"{type(optimizer).__name__} steps with a closure, which fp16 loss scaling does not support: "
+                        'use engine.amp = "bf16" or "off"')
 
 
 def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list, metrics: dict, steps_per_epoch: int,
@@ -135,11 +159,14 @@ def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list,
         swa_start_step(cfg["swa"], timing)  # a start past the run's end fails here, before anything starts
     given = {}
     if scheduler is not None:
-        scheduler.bind(knob_of, steps_per_epoch)
-        given = {knob_of[s]: scheduler.schedule_for(s) for s in scheduler.settings if s in knob_of}
+        mine = next(knob_of[n] for n, o in (optimizer if isinstance(optimizer, dict) else {"": optimizer}).items()
+                    if o is scheduler.optimizer)
+        scheduler.bind(mine, steps_per_epoch)
+        given = {mine[s]: scheduler.schedule_for(s) for s in scheduler.settings if s in mine}
         specs = {k: v for k, v in specs.items() if k not in given}
     schedules = KnobSchedules(initial, specs, {k: kn.bounds for k, kn in knobs.items()}, timing, given)
     _check_planned_edits(cfg["edits"], knobs, timing)
     adopted = set(knobs) - set(cfg["schedules"])
+    _check_closure(optimizer, _amp_dtype(cfg["engine"]["amp"], device))
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
                     _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop, metrics, adopted, scheduler)

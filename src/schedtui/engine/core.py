@@ -385,7 +385,9 @@ class RunCore:
         """The core's part of a checkpoint (plain values and tensors; see `engine.checkpoint`)."""
         p, r = self.parts, self.rerun
         return {
-            "step": self.step, "epoch": self.epoch, "model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+            "step": self.step, "epoch": self.epoch, "model": p.model.state_dict(),
+            "optimizer": ({n: o.state_dict() for n, o in p.optimizer.items()} if isinstance(p.optimizer, dict)
+                          else p.optimizer.state_dict()),
             "schedules": p.schedules.state_dict(), "knobs": dict(self.values),
             "engine": {"samples": self.samples, "active_s": self.active_seconds(), "best": dict(self.best),
                        "epoch_losses": list(self.recorder.epoch_losses), "plan": [[s, c, dict(a)] for s, c, a in self.plan],
@@ -400,7 +402,11 @@ class RunCore:
 
         p, eng = self.parts, state["engine"]
         p.model.load_state_dict(state["model"])
-        load_optimizer(p.optimizer, state["optimizer"])
+        if isinstance(p.optimizer, dict):
+            for name, opt in p.optimizer.items():
+                load_optimizer(opt, state["optimizer"][name])
+        else:
+            load_optimizer(p.optimizer, state["optimizer"])
         for name, obj in self.stateful.items():
             obj.load_state_dict(state["stateful"][name])
         p.schedules.load_state_dict(state["schedules"])
@@ -600,7 +606,10 @@ class RunCore:
             path.unlink(missing_ok=True)
             fields["traceback"] = tb[-4000:]
             fields["traceback_file_error"] = e.strerror or str(e)
-        self.emit("error", message=f"{type(error).__name__}: {error}", **fields)
+        if isinstance(error, UserError):  # the user's code handed schedtui something it cannot use: one line
+            self.emit("error", message=str(error), user_error=True, **fields)
+        else:
+            self.emit("error", message=f"{type(error).__name__}: {error}", **fields)
 
 
 def _number(name: str, v) -> float:

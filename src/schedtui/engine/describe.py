@@ -45,5 +45,7 @@ def header_fields(parts, own_loop: bool = False) -> dict:
     real optimizer and model, and whether a loop of the user's own drove it."""
     return {"steps_per_epoch": parts.timing.steps_per_epoch,
             "knobs": {k: parts.schedules.describe(k) for k in parts.knobs},
-            "optimizer": describe_optimizer(parts.optimizer), "model": describe_model(parts.model),
+            "optimizer": ({n: describe_optimizer(o) for n, o in parts.optimizer.items()} if isinstance(parts.optimizer, dict)
+                          else describe_optimizer(parts.optimizer)),
+            "model": describe_model(parts.model),
             "own_loop": own_loop}

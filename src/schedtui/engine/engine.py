@@ -33,7 +33,9 @@ import torch
 
 from schedtui.engine.build import RunParts
 from schedtui.engine.core import OPS, RunCore, Rerun
+from schedtui.engine.custom_step import StepContext, evaluate_custom, needs_closure, split_loss
 from schedtui.engine.evaluate import evaluate
+from schedtui.engine.user_data import batch_size_of
 
 __all__ = ["OPS", "Engine", "Rerun"]
 
@@ -42,14 +44,23 @@ class Engine:
     def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts = parts
         data = parts.data
+        if parts.train_step is not None:
+            eval_fn = parts.eval_step or parts.train_step
+            eval_ctx = StepContext(parts.optimizers, parts.device, training=False)
 
-        def evaluate_on_val(model):
-            extra: dict = {}
-            loss, acc = evaluate(model, data.val, parts.loss, parts.amp_dtype, parts.metrics, extra)
-            return loss, acc, extra
+            def evaluate_on_val(model):
+                return evaluate_custom(model, data.val, eval_fn, eval_ctx, parts.amp_dtype)
+        else:
+            def evaluate_on_val(model):
+                extra: dict = {}
+                loss, acc = evaluate(model, data.val, parts.loss, parts.amp_dtype, parts.metrics, extra)
+                return loss, acc, extra
 
-        self.core = RunCore(parts, log, run_dir, rerun=rerun, evaluate=evaluate_on_val, bn_data=data.train)
+        bn_data = data.train if parts.train_step is None else None  # update_bn needs (input, target) batches
+        self.core = RunCore(parts, log, run_dir, rerun=rerun, evaluate=evaluate_on_val, bn_data=bn_data)
         self.core.loop = self
+        if parts.ctx is not None:
+            self.core.stateful["step_ctx"] = parts.ctx
         self._autocast = parts.amp_dtype is not None
         self._scaler = torch.amp.GradScaler("cuda") if parts.amp_dtype == torch.float16 else None
         self._check_each_step = parts.device.type == "cpu"  # a read costs no sync there
@@ -57,6 +68,7 @@ class Engine:
         self._position = (0, 0)  # (epoch, batch) of the next batch to train
         self._loader_rng = None  # the transform generator's state to resume mid-epoch with
         self._thread = threading.Thread(target=self._main, name="schedtui-engine", daemon=True)
+        self._update = self._choose_update()
 
     # ---- other threads -----------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -133,36 +145,108 @@ class Engine:
                 self._position = (epoch, i)  # a checkpoint taken at this boundary resumes here
                 if boundary() is not None:
                     return
-                update(*next(batches))
+                update(next(batches))
             self._position = (epoch + 1, 0)
             core.end_epoch()
             if core.stopping is not None:  # stopped after this epoch's end (early stopping): it is complete
                 return
 
-    def _update(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+    def _choose_update(self):
         p = self.parts
-        p.optimizer.zero_grad(set_to_none=True)
+        closure = not isinstance(p.optimizer, dict) and needs_closure(p.optimizer)
+        if p.train_step is None:
+            return self._update_closure if closure else self._update_default
+        if p.manual:
+            return self._update_manual
+        return self._update_custom_closure if closure else self._update_custom
+
+    def _update_default(self, batch) -> None:  # the hot path: the built-in forward, loss and step
+        xb, yb = batch
+        self._step_with(self._forward_default, batch, yb.shape[0])
+
+    # ---- the other updates: an optimizer that needs a closure, a factory's own train_step -------------
+    def _forward_default(self, batch):
+        xb, yb = batch
+        p = self.parts
         if self._autocast:
             with torch.autocast(p.device.type, dtype=p.amp_dtype):
                 logits = p.model(xb)
-        else:  # entering a disabled autocast still costs microseconds a step
+        else:
             logits = p.model(xb)
         total, row = p.loss(logits, yb)
+        return total, row, self._names
+
+    def _forward_custom(self, batch):
+        p, ctx = self.parts, self.parts.ctx
+        ctx.epoch, ctx.batch = self._position
+        ctx.step = self.core.step
+        if self._autocast:
+            with torch.autocast(p.device.type, dtype=p.amp_dtype):
+                out = p.train_step(p.model, batch, ctx)
+        else:
+            out = p.train_step(p.model, batch, ctx)
+        return split_loss(out, "train_step", backward=not p.manual)
+
+    def _update_custom(self, batch) -> None:
+        self._step_with(self._forward_custom, batch, batch_size_of(batch))
+
+    def _update_closure(self, batch) -> None:
+        self._step_with_closure(self._forward_default, batch, batch[1].shape[0])
+
+    def _update_custom_closure(self, batch) -> None:
+        self._step_with_closure(self._forward_custom, batch, batch_size_of(batch))
+
+    def _update_manual(self, batch) -> None:
+        _, row, names = self._forward_custom(batch)  # the step did its own backward and optimizer steps
+        self.core.after_update_row(row, names, batch_size_of(batch))
+
+    def _step_with(self, forward, batch, batch_size) -> None:
+        """zero_grad, forward, backward, clip, the non-finite check (each step on the CPU, where it costs no
+        sync), the optimizer step; a non-finite loss or gradient norm never reaches the weights."""
+        p = self.parts
+        p.optimizer.zero_grad(set_to_none=True)
+        total, row, names = forward(batch)
         clip = p.clip.value
         if self._scaler is not None:
             self._scaler.scale(total).backward()
             if clip > 0:
                 self._scaler.unscale_(p.optimizer)
                 torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip)
-            self._scaler.step(p.optimizer)  # skips non-finite gradients on the device
+            self._scaler.step(p.optimizer)
             self._scaler.update()
         else:
             total.backward()
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
             if self._check_each_step:
-                value = row[0].item()  # the CPU: no sync
+                value = float(row[0])  # the CPU: no sync
                 if not math.isfinite(value) or (norm is not None and not math.isfinite(norm.item())):
                     self.core.nonfinite(self.core.step + 1, value, skipped=True)
                     return
             p.optimizer.step()
-        self.core.after_update_row(row, self._names, yb.shape[0])
+        self.core.after_update_row(row, names, batch_size)
+
+    def _step_with_closure(self, forward, batch, batch_size) -> None:
+        """The optimizer re-evaluates the loss (LBFGS): the log records its first evaluation, which step returns.
+        A non-finite first loss (on the CPU) leaves no gradient, so the step changes no weight."""
+        p = self.parts
+        first: list = []
+
+        def closure():
+            p.optimizer.zero_grad(set_to_none=True)
+            total, row, names = forward(batch)
+            if not first:
+                first.append((row, names))
+                if self._check_each_step and not math.isfinite(float(row[0])):
+                    return torch.zeros(())  # no gradient at all: LBFGS returns without a change
+            total.backward()
+            clip = p.clip.value
+            if clip > 0:
+                torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip)
+            return total
+
+        p.optimizer.step(closure)
+        row, names = first[0]
+        if self._check_each_step and not math.isfinite(float(row[0])):
+            self.core.nonfinite(self.core.step + 1, float(row[0]), skipped=True)
+            return
+        self.core.after_update_row(row, names, batch_size)

@@ -76,24 +76,27 @@ def _has(g: dict, key: str, index: int | None) -> bool:
     return isinstance(v, (tuple, list)) and len(v) > index and isinstance(v[index], (int, float))
 
 
-def optimizer_knobs(groups: list) -> tuple[dict, dict, dict, dict]:
+def optimizer_knobs(groups: list, owner: str = "") -> tuple[dict, dict, dict, dict]:
     """(knobs, initial values, default schedules, (group index, key, index) -> knob name) for every setting the
-    optimizer's param groups have."""
+    optimizer's param groups have. `owner` names the optimizer when there are several: its knobs are then
+    `lr@OWNER` and `lr@OWNER.GROUP`."""
     knobs, initial, defaults, knob_of = {}, {}, {}, {}
     named = [g.get("name") for g in groups]
     main = named.index("default") if "default" in named else 0
-    for base, key, index, bounds, what in OPTIMIZER_SETTINGS:
+    for setting, key, index, bounds, what in OPTIMIZER_SETTINGS:
+        base = f"{setting}@{owner}" if owner else setting
         if base in knobs or not _has(groups[main], key, index):
             continue
         g0 = groups[main]
         knobs[base] = Knob(base, _getter(g0, key, index), _setter([g0], key, index), bounds,
-                           f"{what} of the default parameter group")
+                           f"{what} of {'optimizer ' + owner if owner else 'the default parameter group'}")
         start = initial[base] = knobs[base].get()
         knob_of[(main, key, index)] = base
         for i, g in enumerate(groups):
             if i == main or not _has(g, key, index):
                 continue
-            name = f"{base}@{g.get('name') or f'group{i}'}"
+            group = g.get("name") or f"group{i}"
+            name = f"{base}.{group}" if owner else f"{base}@{group}"
             knobs[name] = Knob(name, _getter(g, key, index), _setter([g], key, index), bounds,
                                f"{what} of parameter group {g.get('name') or i}")
             v = initial[name] = knobs[name].get()
@@ -155,9 +158,17 @@ def _claim(base: str, model: nn.Module, kinds: tuple, wanted: list[str]) -> dict
 
 
 def build_knobs(model: nn.Module, optimizer, loss, clip: Holder, cfg: dict) -> tuple[dict, dict, dict, dict]:
-    """(knobs by name, initial values, default schedules, optimizer settings -> knob name) for a built run."""
+    """(knobs by name, initial values, default schedules, optimizer name ("" for the only one) -> its settings ->
+    knob name) for a built run."""
     wanted = [k for k in cfg["schedules"]] + [e["knob"] for e in cfg["edits"]]
-    knobs, initial, defaults, knob_of = optimizer_knobs(optimizer.param_groups)
+    knobs, initial, defaults, knob_of = {}, {}, {}, {}
+    several = isinstance(optimizer, dict)
+    for owner, opt in (optimizer.items() if several else [("", optimizer)]):
+        more = optimizer_knobs(opt.param_groups, owner)
+        knobs.update(more[0])
+        initial.update(more[1])
+        defaults.update(more[2])
+        knob_of[owner] = more[3]
     for base, kinds, attr, bounds in (
         ("dropout", (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout), "p", UNIT_OPEN),
         ("bn_momentum", (nn.modules.batchnorm._BatchNorm,), "momentum", UNIT),

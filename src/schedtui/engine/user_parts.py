@@ -10,6 +10,8 @@ Everything wrong is a one-line UserError. torch only; must not import textual/ri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -37,6 +39,8 @@ def _optimizer(given, model: nn.Module, cfg: dict, target: str) -> torch.optim.O
     if not any(id(p) in mine for g in given.param_groups for p in g["params"]):
         raise UserError(f"experiment {target!r}: the optimizer does not hold the model's parameters "
                         "(build it from model.parameters() after moving nothing; schedtui moves the model)")
+    cfg["optimizer"] = {"kind": "given", "grad_clip": cfg["optimizer"]["grad_clip"], "groups": []}  # the header's
+    # `optimizer` field describes what it really is; the preset's optimizer settings do not apply to it
     return given
 
 
@@ -55,17 +59,52 @@ def _target_task(data) -> str:
     return "binary" if floating else "multiclass"
 
 
-def experiment_pieces(cfg: dict, device: torch.device, data_dir):
-    """(data, model, optimizer, loss, extra knobs, metrics, adopted scheduler or None) from the factory `cfg["experiment"]` names; the
-    factory gets the config with `data_dir` (--data-dir) added."""
+@dataclass
+class Pieces:
+    data: object
+    model: nn.Module
+    optimizer: object  # an Optimizer, or name -> Optimizer (several)
+    loss: object
+    knobs: list
+    metrics: dict
+    scheduler: object = None  # engine.adopted.AdoptedScheduler
+    train_step: object = None
+    eval_step: object = None
+    manual: bool = False
+
+
+def _several(given) -> bool:
+    return isinstance(given, dict) and bool(given) and all(isinstance(v, torch.optim.Optimizer) for v in given.values())
+
+
+def experiment_pieces(cfg: dict, device: torch.device, data_dir) -> Pieces:
+    """The factory `cfg["experiment"]` names, called with the config (and `data_dir`, the --data-dir), its
+    pieces checked and put on the device."""
     target = cfg["experiment"]
     exp = call_factory(target, {**cfg, "data_dir": str(data_dir)})
     if not isinstance(exp.model, nn.Module):
         raise UserError(f"experiment {target!r}: model must be a torch.nn.Module, got {type(exp.model).__name__}")
     model = exp.model.to(device)
-    data = user_data(exp.train, exp.val, cfg["data"], device, cfg["seed"], target)
-    optimizer = _optimizer(exp.optimizer, model, cfg, target)
-    if exp.loss is None:
+    custom = exp.train_step is not None
+    data = user_data(exp.train, exp.val, cfg["data"], device, cfg["seed"], target, pairs=not custom)
+    if isinstance(exp.optimizer, dict) and any(isinstance(v, torch.optim.Optimizer) for v in exp.optimizer.values()):
+        for k, v in exp.optimizer.items():
+            if not isinstance(v, torch.optim.Optimizer):
+                raise UserError(f"experiment {target!r}: optimizer {k!r}: expected a torch.optim.Optimizer, got {type(v).__name__}")
+    if _several(exp.optimizer):
+        optimizer = {str(k): _optimizer(v, model, cfg, f"{target}' optimizer {k!r}") for k, v in exp.optimizer.items()}
+        if not exp.manual:
+            raise UserError(f"experiment {target!r}: several optimizers ({', '.join(optimizer)}) need manual=True and a "
+                            "train_step that steps them (ctx.optimizers)")
+        cfg["optimizer"]["kind"] = "given"
+    else:
+        optimizer = _optimizer(exp.optimizer, model, cfg, target)
+    if exp.manual and exp.eval_step is None and exp.val is not None:
+        raise UserError(f"experiment {target!r}: a manual train_step does its own backward and steps: give eval_step "
+                        "to validate (or no val data)")
+    if custom:
+        loss = UserLoss(None)
+    elif exp.loss is None:
         loss = WeightedLoss(model, _target_task(data.train), cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
     else:
         loss = UserLoss(exp.loss)
@@ -74,7 +113,10 @@ def experiment_pieces(cfg: dict, device: torch.device, data_dir):
     if exp.scheduler is not None:
         from schedtui.engine.adopted import adopt_scheduler
 
-        if exp.optimizer is None or isinstance(exp.optimizer, dict):
+        owners = optimizer if isinstance(optimizer, dict) else {"": optimizer}
+        owner = next((o for o in owners.values() if getattr(exp.scheduler, "optimizer", None) is o), None)
+        if owner is None or exp.optimizer is None or (isinstance(exp.optimizer, dict) and not _several(exp.optimizer)):
             raise UserError(f"experiment {target!r}: a scheduler needs the optimizer it was built on (optimizer=...)")
-        scheduler = adopt_scheduler(exp.scheduler, optimizer, exp.scheduler_unit, exp.scheduler_metric, cfg)
-    return data, model, optimizer, loss, exp.knobs, dict(exp.metrics), scheduler
+        scheduler = adopt_scheduler(exp.scheduler, owner, exp.scheduler_unit, exp.scheduler_metric, cfg)
+    return Pieces(data, model, optimizer, loss, exp.knobs, dict(exp.metrics), scheduler, exp.train_step, exp.eval_step,
+                  bool(exp.manual))

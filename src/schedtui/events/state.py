@@ -31,6 +31,7 @@ class RunState:
     edits: int = 0
     warnings: list = field(default_factory=list)
     error: str | None = None
+    user_error: bool = False  # the error was a one-line UserError (bad input from the user's code)
     pause_reason: str | None = None
     end: dict | None = None
     swa: bool = False  # SWA is averaging
@@ -79,6 +80,7 @@ class RunState:
             self.warnings.append(ev.get("message", ""))
         elif t == "error":
             self.error = ev.get("message")
+            self.user_error = bool(ev.get("user_error"))
         elif t == "swa":
             if ev.get("op") == "start":
                 self.swa, self.swa_started = True, ev.get("step")
