@@ -222,3 +222,25 @@ def test_a_command_that_raises_answers_its_sender_and_the_run_goes_on(tmp_path):
     log = log_of(mon)
     assert len(of_type(log, "step")) == 11 and of_type(log, "end")[0]["status"] == "completed"
     assert any("edit failed" in w["message"] or "command edit failed" in w["message"] for w in of_type(log, "warning"))
+
+
+def test_your_loop_with_two_optimizers_has_a_knob_for_each(tmp_path):
+    torch.manual_seed(0)
+    g, d = nn.Linear(4, 2), nn.Linear(2, 1)
+    opts = {"G": torch.optim.Adam(g.parameters(), lr=1e-3), "D": torch.optim.SGD(d.parameters(), lr=0.1, momentum=0.5)}
+    used = []
+    with schedtui.monitor(nn.ModuleDict({"G": g, "D": d}), opts, epochs=1, steps_per_epoch=6,
+                          runs_dir=tmp_path / "r") as mon:
+        assert {"lr@G", "lr@D", "momentum@G", "momentum@D"} <= set(mon.core.values) and "lr" not in mon.core.values
+        for i in range(6):
+            if i == 2:
+                mon.send("edit", knob="lr@D", op="set", value=0.05)
+            loss_d = d(g(torch.randn(8, 4))).mean()
+            opts["D"].zero_grad()
+            loss_d.backward()
+            opts["D"].step()
+            used.append(opts["D"].param_groups[0]["lr"])
+            mon.step(loss_d, terms={"d": loss_d})
+    log = log_of(mon)
+    assert [s["knobs"]["lr@D"] for s in of_type(log, "step")] == used == [0.1] * 3 + [0.05] * 3
+    assert all(s["knobs"]["lr@G"] == 1e-3 for s in of_type(log, "step")) and set(log.header["optimizer"]) == {"G", "D"}

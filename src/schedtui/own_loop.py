@@ -84,7 +84,7 @@ class Monitor:
         self._events = None
         self._state = None
         self._console = None
-        self._hook = None
+        self._hooks: list = []
         self._thread: threading.Thread | None = None
 
     # ---- the run --------------------------------------------------------------------------------
@@ -100,22 +100,35 @@ class Monitor:
         from schedtui.events.state import RunState
 
         model, optimizer, knobs, bn_loader, spe, scheduler, unit, metric = self._pieces
-        if not isinstance(model, torch.nn.Module) or not isinstance(optimizer, torch.optim.Optimizer):
-            raise UserError("monitor: expected a torch.nn.Module and a torch.optim.Optimizer")
+        several = isinstance(optimizer, dict)
+        if not isinstance(model, torch.nn.Module):
+            raise UserError(f"monitor: expected a torch.nn.Module, got {type(model).__name__}")
+        for name, opt in (optimizer.items() if several else [("optimizer", optimizer)]):
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise UserError(f"monitor: {name if several else 'optimizer'}: expected a torch.optim.Optimizer "
+                                f"(or a dict of them by name), got {type(opt).__name__}")
+        if several and not optimizer:
+            raise UserError("monitor: the dict of optimizers is empty")
         if self.cfg["seed"] is not None:
             seed_everything(self.cfg["seed"])
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
         train = bn_loader if bn_loader is not None else _NoData(spe, device)
         data = DataBundle(train=train, val=[], input_shape=(), n_classes=0, task="custom", name="own loop")
-        adopted = adopt_scheduler(scheduler, optimizer, unit, metric, self.cfg) if scheduler is not None else None
+        owners = optimizer if several else {"": optimizer}
+        if several:
+            optimizer = {str(k): v for k, v in optimizer.items()}
+        owner = next((o for o in owners.values() if getattr(scheduler, "optimizer", None) is o), None)
+        if scheduler is not None and owner is None:
+            raise UserError("monitor: the scheduler was built on another optimizer than the one(s) given")
+        adopted = adopt_scheduler(scheduler, owner, unit, metric, self.cfg) if scheduler is not None else None
         parts = assemble(self.cfg, device, data, model, optimizer, _LoopLoss(), knobs, {}, spe,
                          skip_knobs=("grad_clip",), scheduler=adopted)
         self.run_dir, log = open_run(self.runs_dir, self.cfg, device, header_fields(parts, own_loop=True))
         self.core = core = RunCore(parts, log, self.run_dir, bn_data=bn_loader, checkpoint_at_end=False)
         self._events = log.subscribe()
         self._state = RunState.from_header(log.header)
-        self._hook = optimizer.register_step_pre_hook(lambda *_: core.update_starting())
+        self._hooks = [o.register_step_pre_hook(lambda *_: core.update_starting()) for o in owners.values()]
         core.begin()
         core.boundary()
 
@@ -175,9 +188,9 @@ class Monitor:
         core = self.core
         if core is None:
             return
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
         if exc is None or isinstance(exc, StopRun):
             core.finish()
         elif isinstance(exc, KeyboardInterrupt):
