@@ -143,6 +143,10 @@ ENGINE = {
     "eval_every": F(int, 1, lo=1),
     "threads": F(int, 0, lo=0),
     "checkpoint_every": F(int, 0, lo=0),  # epochs between automatic checkpoints; 0 = only on demand and at stop
+    # where a non-finite loss is caught before it reaches the weights: "step" (each update, read on the host: the
+    # CPU), "device" (a found-inf flag that makes a fused optimizer's step a no-op: no sync), "read" (at the
+    # batched reads: it is noticed there); "auto": step on the CPU, device with a fused optimizer, else read
+    "nonfinite_check": F(str, "auto", choices=("auto", "step", "device", "read")),
 }
 
 SWA = {  # [swa]: stochastic weight averaging; without `start`, only on demand (the w key)

@@ -119,9 +119,26 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
         model = build_model(cfg["model"], data.input_shape, data.n_classes).to(device)
         if device.type == "cuda" and cfg["model"].get("channels_last"):
             model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, cfg["optimizer"])
+        optimizer = build_optimizer(model, cfg["optimizer"], fused=device.type == "cuda")
         loss = WeightedLoss(model, data.task, cfg["loss"]["terms"], cfg["loss"]["label_smoothing"])
     return assemble(cfg, device, data, model, optimizer, loss, [], {}, len(data.train))
+
+
+def fused(optimizer) -> bool:
+    """Whether every group of the optimizer runs torch's fused kernels (which take a found-inf flag)."""
+    return (not isinstance(optimizer, dict) and getattr(optimizer, "_step_supports_amp_scaling", False)
+            and all(g.get("fused") for g in optimizer.param_groups))
+
+
+def nonfinite_check(cfg: dict, device, optimizer) -> str:
+    """engine.nonfinite_check resolved: "step", "device" or "read" (see the config schema)."""
+    mode = cfg["engine"].get("nonfinite_check", "auto")
+    if mode == "auto":
+        return "step" if device.type == "cpu" else ("device" if fused(optimizer) else "read")
+    if mode == "device" and not fused(optimizer):
+        raise UserError("engine.nonfinite_check = \"device\" needs a fused optimizer (fused=True: SGD, Adam, AdamW, "
+                        "Adagrad); the built-in ones are fused on CUDA")
+    return mode
 
 
 def _check_closure(optimizer, amp_dtype) -> None:
@@ -168,5 +185,6 @@ def assemble(cfg: dict, device, data, model, optimizer, loss, extra_knobs: list,
     _check_planned_edits(cfg["edits"], knobs, timing)
     adopted = set(knobs) - set(cfg["schedules"])
     _check_closure(optimizer, _amp_dtype(cfg["engine"]["amp"], device))
+    nonfinite_check(cfg, device, optimizer)
     return RunParts(cfg, device, model, optimizer, data, loss, clip, knobs, schedules, timing,
                     _amp_dtype(cfg["engine"]["amp"], device), averaging, early_stop, metrics, adopted, scheduler)

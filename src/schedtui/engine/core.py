@@ -106,6 +106,7 @@ class RunCore:
             self.stateful["early_stop"] = parts.early_stop
         if parts.scheduler is not None:
             self.stateful["scheduler"] = parts.scheduler
+        self.updates_guarded = False  # the driver makes a non-finite update a no-op (on the device) before it is read
         self.loop = None  # the driver's own state for checkpoints (state_dict / load_state_dict), if it has any
         self.checkpoint_due = False
         self.active_offset = 0.0  # active seconds before a resume
@@ -504,7 +505,7 @@ class RunCore:
     def _read(self) -> None:
         bad = self.recorder.read(self.epoch)
         if bad is not None:
-            self._nonfinite(*bad)
+            self._nonfinite(*bad, skipped=self.updates_guarded)
 
     def nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
         """A non-finite loss at `step` (`skipped`: the driver kept it from reaching the weights): warn, then

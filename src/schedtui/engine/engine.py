@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from schedtui.engine.build import RunParts
+from schedtui.engine.build import RunParts, nonfinite_check
 from schedtui.engine.core import OPS, RunCore, Rerun
 from schedtui.engine.custom_step import StepContext, evaluate_custom, needs_closure, split_loss
 from schedtui.engine.evaluate import evaluate
@@ -63,7 +63,12 @@ class Engine:
             self.core.stateful["step_ctx"] = parts.ctx
         self._autocast = parts.amp_dtype is not None
         self._scaler = torch.amp.GradScaler("cuda") if parts.amp_dtype == torch.float16 else None
-        self._check_each_step = parts.device.type == "cpu"  # a read costs no sync there
+        self._check = nonfinite_check(parts.cfg, parts.device, parts.optimizer)  # step | device | read
+        self._check_each_step = self._check == "step"  # a read costs no sync on the CPU
+        self.core.updates_guarded = self._check == "device"
+        self._grads = [q for q in parts.model.parameters() if q.requires_grad]
+        self._no_inf = torch.zeros(1, device=parts.device)
+        self._one = torch.ones(1, device=parts.device)
         self._names = tuple(parts.loss.names) if len(parts.loss.names) > 1 else None
         self._position = (0, 0)  # (epoch, batch) of the next batch to train
         self._loader_rng = None  # the transform generator's state to resume mid-epoch with
@@ -219,11 +224,28 @@ class Engine:
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
             if self._check_each_step:
                 value = float(row[0])  # the CPU: no sync
-                if not math.isfinite(value) or (norm is not None and not math.isfinite(norm.item())):
+                if not math.isfinite(value) or not self._grads_finite(norm):
                     self.core.nonfinite(self.core.step + 1, value, skipped=True)
                     return
+            elif self._check == "device":  # no sync: the fused step reads the flag on the device
+                bad = ~torch.isfinite(total.detach().float())
+                if norm is not None:
+                    bad = bad | ~torch.isfinite(norm)
+                p.optimizer.found_inf = bad.float().reshape(1)
             p.optimizer.step()
         self.core.after_update_row(row, names, batch_size)
+
+    def _grads_finite(self, norm) -> bool:
+        """Whether every gradient is finite (on the CPU, where reading the answer costs no sync): the clipping
+        norm when there is one, else one fused pass over the gradients."""
+        if norm is not None:
+            return math.isfinite(norm.item())
+        grads = [q.grad for q in self._grads if q.grad is not None]
+        if not grads:
+            return True
+        found = self._no_inf.zero_()
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)  # x * 1.0: values unchanged
+        return found.item() == 0.0
 
     def _step_with_closure(self, forward, batch, batch_size) -> None:
         """The optimizer re-evaluates the loss (LBFGS): the log records its first evaluation, which step returns.

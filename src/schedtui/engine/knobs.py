@@ -5,7 +5,7 @@ nothing is written unless a schedule or an edit names the knob).
 
 - Optimizer settings, per parameter group, for the settings the optimizer really
   has: `lr`, `weight_decay`, `momentum` (SGD/RMSprop momentum, or beta1 of the
-  Adam family) for the default group (the one named "default", else the first),
+  Adam family), `rho` (Adadelta), `alpha` (RMSprop), `lr_decay` (Adagrad) for the default group (the one named "default", else the first),
   and `lr@GROUP`, `weight_decay@GROUP`, `momentum@GROUP` for every other group
   (named by its `name`, else `group<i>`); by default these follow the default
   group's knob at the ratio the live values had.
@@ -40,6 +40,9 @@ OPTIMIZER_SETTINGS = (
     ("weight_decay", "weight_decay", None, NONNEGATIVE, "weight decay"),
     ("momentum", "momentum", None, UNIT_OPEN, "momentum"),
     ("momentum", "betas", 0, UNIT_OPEN, "beta1 (momentum)"),
+    ("rho", "rho", None, UNIT, "rho (Adadelta's running-average coefficient)"),
+    ("alpha", "alpha", None, NONNEGATIVE, "alpha (RMSprop's smoothing constant, ASGD's power)"),
+    ("lr_decay", "lr_decay", None, NONNEGATIVE, "lr decay (Adagrad)"),
 )
 
 

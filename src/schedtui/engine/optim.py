@@ -15,7 +15,9 @@ from torch import nn
 from schedtui.errors import UserError
 
 
-def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: dict, fused: bool = False) -> torch.optim.Optimizer:
+    """`fused`: torch's fused implementation (on CUDA: one kernel, and a found-inf flag can make a step a no-op
+    on the device, see `engine.engine`)."""
     kind = cfg["kind"]
     named = list(model.named_parameters())
     groups, taken = [], set()
@@ -30,7 +32,7 @@ def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     rest = [p for n, p in named if n not in taken]
     if rest:
         groups.insert(0, {"params": rest, "name": "default"})
-    common = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
+    common = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"], **({"fused": True} if fused else {})}
     if kind == "SGD":
         return torch.optim.SGD(groups, momentum=cfg["momentum"], nesterov=cfg["nesterov"] and cfg["momentum"] > 0, **common)
     betas = (cfg["momentum"], cfg["beta2"])
