@@ -108,10 +108,22 @@ def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
 
     if not 0.5 <= args.refresh_hz <= 60:
         raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
-    with Interrupts() as interrupts:
-        if args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
-            return _run_headless(cfg, args, interrupts, **launch)
-        return _run_ui(cfg, args, interrupts, **launch)
+    torchrun = _in_torchrun()
+    try:
+        with Interrupts() as interrupts:
+            if torchrun or args.headless or not (sys.stdout.isatty() and sys.stdin.isatty()):
+                return _run_headless(cfg, args, interrupts, **launch)  # under torchrun: rank 0 prints, the rest log
+            return _run_ui(cfg, args, interrupts, **launch)
+    finally:
+        if torchrun:
+            from schedtui.engine import ddp
+
+            ddp.teardown()
+
+
+def _in_torchrun() -> bool:
+    """Started by torchrun with more than one process (no torch import to find out)."""
+    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 and "RANK" in os.environ
 
 
 def cmd_presets() -> int:
@@ -155,13 +167,14 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
     engine.start()
     state = run_headless(engine, started.events, RunState.from_header(started.header), console, args.refresh_hz,
                          interrupts)
-    if state.status in ("stopped", "interrupted"):
+    status = engine.status  # (a data-parallel rank other than 0 has no events: its engine knows)
+    if status in ("stopped", "interrupted"):
         console.print(f"continue it with: schedtui resume {started.run_dir}", soft_wrap=True)
     if interrupts.exit_code is not None:
         return interrupts.exit_code
-    if state.status == "crashed" and state.user_error:  # the factory's code handed over something unusable
+    if status == "crashed" and state.user_error:  # the factory's code handed over something unusable
         raise UserError(state.error)
-    return {"completed": 0, "stopped": 0, "interrupted": 130}.get(state.status, 1)
+    return {"completed": 0, "stopped": 0, "interrupted": 130}.get(status, 1)
 
 
 def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:

@@ -50,8 +50,9 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                     interrupted = True  # the handler has asked the engine to stop
                     console.print(f"[yellow]{interrupts.name}: stopping at the next step and saving a checkpoint"
                                   f"{' (Ctrl-C again to abandon)' if interrupts.name == 'SIGINT' else ''}[/]")
-                if state.end is not None:
-                    break
+                if state.end is not None or (engine.status not in ("ready", "running", "paused") and not engine.running):
+                    _drain(engine, events, state, progress if live else None, console)
+                    break  # the run ended (a data-parallel rank other than 0 has no events to say so)
                 time.sleep(1.0 / refresh_hz)
             except KeyboardInterrupt:  # without the CLI's handlers (or a second Ctrl-C through them)
                 if interrupted:

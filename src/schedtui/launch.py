@@ -61,16 +61,19 @@ def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool
 
 
 def _start_run(cfg: dict, data_dir, runs_dir, start: bool, rerun, header: dict | None, resume: ResumeFrom | None) -> StartedRun:
+    from schedtui.engine import ddp_run
     from schedtui.engine.build import build_run
     from schedtui.engine.describe import header_fields
     from schedtui.engine.engine import Engine
     from schedtui.engine.rundir import open_run
 
+    dist, cfg = ddp_run.join(cfg)  # under torchrun: every rank runs rank 0's config
     parts = build_run(cfg, data_dir)
     if resume is not None:
-        return _resume(parts, resume, start)
-    extra = {**header_fields(parts), "data_dir": str(Path(data_dir).expanduser().absolute()), **(header or {})}
-    run_dir, log = open_run(runs_dir, cfg, parts.device, extra)
+        return _resume(parts, resume, start, dist)
+    extra = {**header_fields(parts), **ddp_run.header_fields(dist), "data_dir": str(Path(data_dir).expanduser().absolute()),
+             **(header or {})}
+    run_dir, log = ddp_run.shared_log(dist, lambda: open_run(runs_dir, cfg, parts.device, extra))
     engine = Engine(parts, log, run_dir, rerun)
     events = log.subscribe()
     if start:
@@ -78,8 +81,8 @@ def _start_run(cfg: dict, data_dir, runs_dir, start: bool, rerun, header: dict |
     return StartedRun(engine, log.header, events, run_dir)
 
 
-def _resume(parts, r: ResumeFrom, start: bool) -> StartedRun:
-    from schedtui.engine import checkpoint
+def _resume(parts, r: ResumeFrom, start: bool, dist=None) -> StartedRun:
+    from schedtui.engine import checkpoint, ddp_run
     from schedtui.engine.engine import Engine
     from schedtui.errors import UserError
     from schedtui.events import EventLog
@@ -87,7 +90,8 @@ def _resume(parts, r: ResumeFrom, start: bool) -> StartedRun:
     state = checkpoint.read(r.checkpoint, parts.device)
     if state.get("run_id") != r.header.get("run_id"):
         raise UserError(f"{r.checkpoint}: a checkpoint of run {state.get('run_id')}, not of this run ({r.header.get('run_id')})")
-    log = EventLog.reopen(r.run_dir / "events.jsonl", flush_interval=parts.cfg["engine"]["flush_interval"])
+    _, log = ddp_run.shared_log(dist, lambda: (r.run_dir, EventLog.reopen(
+        r.run_dir / "events.jsonl", flush_interval=parts.cfg["engine"]["flush_interval"])))
     try:
         engine = Engine(parts, log, r.run_dir)
         checkpoint.restore(engine.core, state, r.checkpoint)

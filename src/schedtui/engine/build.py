@@ -47,6 +47,7 @@ class RunParts:
     eval_step: object = None
     manual: bool = False  # train_step does its own backward and steps
     ctx: object = None  # the custom step's StepContext
+    ddp_model: object = None  # the model wrapped in DistributedDataParallel (a data-parallel job), for training
 
     @property
     def optimizers(self) -> dict:
@@ -100,7 +101,26 @@ def _knob_value(k) -> float:
 
 
 def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
-    device = resolve_device(cfg["device"])
+    """The run's parts; in a data-parallel job (engine.ddp) on this rank's device, the data sharded, the model
+    wrapped in DistributedDataParallel for training."""
+    parts = _build(cfg, data_dir)
+    from schedtui.engine import ddp
+
+    d = ddp.current()
+    if d is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        if not any(p.requires_grad for p in parts.model.parameters()):
+            raise UserError("a data-parallel run needs a model with trainable parameters")
+        parts.ddp_model = DistributedDataParallel(parts.model, device_ids=[d.local_rank] if d.device.type == "cuda" else None)
+    return parts
+
+
+def _build(cfg: dict, data_dir: str | Path) -> RunParts:
+    from schedtui.engine import ddp
+
+    d = ddp.current()
+    device = d.device if d is not None else resolve_device(cfg["device"])
     if cfg["engine"]["threads"]:
         torch.set_num_threads(cfg["engine"]["threads"])
     seed_everything(cfg["seed"])

@@ -74,10 +74,14 @@ class CommandQueue:
     def due(self, step: int) -> bool:
         return not self._q.empty()
 
-    def take(self, step: int, wait: bool = False) -> list[Command]:
+    def take(self, step: int, wait: bool = False, timeout: float | None = None) -> list[Command]:
+        """What was sent, in order; `wait`: block until something is (at most `timeout` seconds)."""
         out = []
         if wait:
-            out.append(self._q.get())
+            try:
+                out.append(self._q.get(timeout=timeout))
+            except queue.Empty:
+                return []
         while True:
             try:
                 out.append(self._q.get_nowait())

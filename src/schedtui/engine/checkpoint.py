@@ -64,6 +64,8 @@ def capture(core, reason: str) -> dict:
     c = core.state_dict()
     loop = core.loop.state_dict() if core.loop is not None else {}
     position = loop.get("position") or {"epoch": c["epoch"], "batch": 0}
+    rng = {"torch": torch.get_rng_state(), "cuda": _cuda_rng(), "python": _python_rng(), "loader": loop.get("loader_rng")}
+    ranks = core.dist.gather(rng) if core.dist is not None else None  # every rank's own random state
     return {
         "format": FORMAT, "version": VERSION, "reason": reason,
         "run_id": core.log.header.get("run_id"), "config_hash": config_hash(core.parts.cfg),
@@ -71,7 +73,7 @@ def capture(core, reason: str) -> dict:
         "step": c["step"], "epoch": c["epoch"], "position": position,
         "model": c["model"], "optimizer": c["optimizer"], "scaler": loop.get("scaler"),
         "schedules": c["schedules"], "knobs": c["knobs"],
-        "rng": {"torch": torch.get_rng_state(), "cuda": _cuda_rng(), "python": _python_rng(), "loader": loop.get("loader_rng")},
+        "rng": rng, "world_size": 1 if ranks is None else len(ranks), **({"ranks": ranks} if ranks is not None else {}),
         "engine": c["engine"],
         "stateful": {name: _plain(v, name) for name, v in c["stateful"].items()},
     }
@@ -183,14 +185,18 @@ def restore(core, state: dict, path: Path | str = "checkpoint") -> None:
         raise UserError(f"{path}: its knobs ({', '.join(state['knobs'])}) are not this run's ({', '.join(p.knobs)})")
     if set(state["stateful"]) != set(core.stateful):
         raise UserError(f"{path}: saved components {sorted(state['stateful'])}, this run has {sorted(core.stateful)}")
+    world = core.dist.world if core.dist is not None else 1
+    if state.get("world_size", 1) != world:
+        raise UserError(f"{path}: written by a run of {state.get('world_size', 1)} process(es); this one has {world}: "
+                        "resume it with the same torchrun --nproc-per-node (its data order and random states are per rank)")
+    rng = state["ranks"][core.dist.rank] if core.dist is not None else state["rng"]
     try:
         core.load_state_dict(state)
         if core.loop is not None:
             core.loop.load_state_dict({"position": state["position"], "scaler": state["scaler"],
-                                       "loader_rng": state["rng"]["loader"]})
+                                       "loader_rng": rng["loader"]})
     except (RuntimeError, ValueError, KeyError) as e:
         raise UserError(f"{path}: does not fit this run ({str(e).strip().splitlines()[0][:160]})") from None
-    rng = state["rng"]
     torch.set_rng_state(rng["torch"].cpu())
     if rng["cuda"] is not None and torch.cuda.is_available():
         for i, s in enumerate(rng["cuda"][:torch.cuda.device_count()]):

@@ -57,6 +57,7 @@ OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "
 SWA_OPS = ("start", "stop", "update_bn")
 CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it only spares Python work per step
 CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
+DDP_CADENCE = 16  # a data-parallel run's commands are broadcast every this many updates (and losses read)
 
 
 @dataclass
@@ -71,16 +72,23 @@ class Rerun:
 
 class RunCore:
     def __init__(self, parts, log, run_dir, *, rerun: Rerun | None = None, channel=None, evaluate=None,
-                 bn_data=None, checkpoint_at_end: bool = True):
+                 bn_data=None, checkpoint_at_end: bool = True, dist=None):
         """`evaluate(model) -> (loss, acc, extra metrics)` on the validation data (None: the driver hands metrics
-        to `end_epoch`); `bn_data`: batches for SWA's update_bn (None: none)."""
-        self.parts, self.log, self.run_dir = parts, log, Path(run_dir)
+        to `end_epoch`); `bn_data`: batches for SWA's update_bn (None: none); `dist`: this rank of a data-parallel
+        job (`engine.ddp.Dist`): commands come by broadcast, losses are read as the mean over the ranks, and every
+        epoch's end checks that the ranks' parameters agree."""
+        self.parts, self.log, self.run_dir, self.dist = parts, log, Path(run_dir), dist
         eng = parts.cfg["engine"]
         cpu = parts.device.type == "cpu"
         read_every = eng["read_every"] or (CPU_READ_EVERY if cpu else 64)
         read_interval = min(eng["flush_interval"], CPU_READ_S) if cpu else eng["flush_interval"]
+        if channel is None and dist is not None:
+            from schedtui.engine.broadcast import BroadcastChannel
+
+            channel = BroadcastChannel(dist, OPS, eng.get("ddp_cadence", DDP_CADENCE))
         self.channel = channel if channel is not None else CommandQueue(OPS)
-        self.recorder = StepRecorder(log, read_every, read_interval, self.active_seconds)
+        self.recorder = StepRecorder(log, read_every, read_interval, self.active_seconds,
+                                     reduce=dist.mean_ if dist is not None else None)
         self.writer = KnobWriter(parts.knobs, parts.schedules, parts.adopted)
         self._evaluate, self._bn_data, self._checkpoint_at_end = evaluate, bn_data, checkpoint_at_end
         self.on_nonfinite = "warn" if rerun is not None and eng["on_nonfinite"] == "pause" else eng["on_nonfinite"]
@@ -247,6 +255,8 @@ class RunCore:
             elif self.step < self._total:
                 self.writer.advance(self.step)  # a metric-driven schedule may have moved
             self._check_early_stop(out)
+        if self.dist is not None:
+            out["ranks_in_sync"] = self._ranks_in_sync()
         every = p.cfg["engine"].get("checkpoint_every", 0)
         self.checkpoint_due = bool(every) and (self.epoch + 1) % every == 0 and not last
         active = self.active_seconds()
@@ -339,8 +349,10 @@ class RunCore:
         self._read()
         path = self.run_dir / "checkpoints" / checkpoint.file_name(self.step)
         try:
-            self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
-            checkpoint.save(path, checkpoint.capture(self, reason))
+            state = checkpoint.capture(self, reason)  # on every rank: each one's random state goes in
+            if self.dist is None or self.dist.main:
+                self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
+                checkpoint.save(path, state)
         except Exception as e:  # disk full, or a component whose state cannot be saved: training goes on
             why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
             ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
@@ -595,6 +607,18 @@ class RunCore:
                            + (", best weights restored" if fields["restored"] else ""))
         if fields["restored"] and self._evaluate is not None:  # what the run ends with is the best model: say so
             self._validate("restored_best")
+
+    def _ranks_in_sync(self) -> bool:
+        """Whether every rank holds the same parameters (a digest of each, all-gathered); a warning if not."""
+        from schedtui.engine.digest import parameter_digest
+
+        digests = self.dist.gather(parameter_digest(self.parts.model))
+        same = all(d == digests[0] for d in digests)
+        if not same:
+            differ = [r for r, d in enumerate(digests) if d != digests[0]]
+            self.emit("warning", message=f"the ranks' parameters differ at the end of epoch {self.epoch + 1} "
+                                         f"(ranks {', '.join(map(str, differ))} differ from rank 0)", ranks=differ)
+        return same
 
     def _record_error(self, error: BaseException) -> None:
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))

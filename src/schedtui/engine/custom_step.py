@@ -104,8 +104,9 @@ def needs_closure(optimizer) -> bool:
     return p is not None and p.default is inspect.Parameter.empty
 
 
-def evaluate_custom(model, loader, fn, ctx: StepContext, amp_dtype=None) -> tuple[float, float, dict]:
-    """(mean loss, mean acc or NaN, other metrics' means) of `fn(model, batch, ctx)` over `loader`."""
+def evaluate_custom(model, loader, fn, ctx: StepContext, amp_dtype=None, reduce=None) -> tuple[float, float, dict]:
+    """(mean loss, mean acc or NaN, other metrics' means) of `fn(model, batch, ctx)` over `loader`; `reduce(t)`
+    sums a tensor over a data-parallel job's ranks in place."""
     was = model.training
     model.eval()
     sums: dict = {}
@@ -130,6 +131,21 @@ def evaluate_custom(model, loader, fn, ctx: StepContext, amp_dtype=None) -> tupl
                 n += size
     finally:
         model.train(was)
+    if reduce is not None:  # every rank must hand the same names: agree on them first
+        from schedtui.engine import ddp
+
+        names = sorted(set().union(*ddp.current().gather(sorted(sums))))
+        dev = ctx.device
+        row = torch.stack([sums.get(k, torch.zeros((), device=dev)).double().to(dev) for k in names]
+                          + [torch.tensor(float(n), dtype=torch.float64, device=dev)])
+        row = reduce(row).tolist()
+        n = row[-1]
+        sums_list = row[:-1]
+        if n == 0:
+            return math.nan, math.nan, {}
+        means = {k: v / n for k, v in zip(names, sums_list)}
+        loss, acc = means.pop("loss", math.nan), means.pop("acc", math.nan)
+        return loss, acc, means
     if n == 0:
         return math.nan, math.nan, {}
     names = list(sums)

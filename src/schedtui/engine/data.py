@@ -36,6 +36,27 @@ def _eval_batch_size(cfg: dict, batch_size: int) -> int:
     return int(cfg.get("eval_batch_size") or 2 * batch_size)
 
 
+def current_shard() -> tuple[int, int]:
+    """(rank, world size) of this process in a data-parallel job; (0, 1) outside one."""
+    from schedtui.engine import ddp
+
+    d = ddp.current()
+    return (0, 1) if d is None else (d.rank, d.world)
+
+
+def shard_of(batch_size: int, what: str = "data.batch_size") -> tuple[tuple[int, int], int]:
+    """((rank, world size), this rank's batch size): a data-parallel job splits each batch between its ranks."""
+    from schedtui.engine import ddp
+
+    d = ddp.current()
+    if d is None:
+        return (0, 1), batch_size
+    if batch_size % d.world:
+        raise UserError(f"{what}: {batch_size} is not divisible by the {d.world} processes (each takes an equal share "
+                        "of every batch)")
+    return (d.rank, d.world), batch_size // d.world
+
+
 def _moons(cfg: dict, device: torch.device, seed: int) -> DataBundle:
     n = int(cfg.get("n_samples", 1000))
     frac = float(cfg.get("val_fraction", 0.2))
@@ -46,9 +67,10 @@ def _moons(cfg: dict, device: torch.device, seed: int) -> DataBundle:
     if not 0.0 < frac < 1.0 or n_train < 1:
         raise UserError(f"data.val_fraction: {frac} leaves no training points out of n_samples={n}")
     x, y = x.to(device), y.to(device)  # Cost: one host-to-device copy, at build time
-    train = DeviceLoader(x[:n_train], y[:n_train], bs, shuffle=True, seed=seed, drop_last=False)
+    shard, local = shard_of(bs)
+    train = DeviceLoader(x[:n_train], y[:n_train], local, shuffle=True, seed=seed, drop_last=False, shard=shard)
     val = DeviceLoader(x[n_train:], y[n_train:], _eval_batch_size(cfg, bs), shuffle=False, seed=seed,
-                       drop_last=False)
+                       drop_last=False, shard=shard)  # each rank evaluates its share; the sums are all-reduced
     return DataBundle(train, val, input_shape=(2,), n_classes=1, task="binary", name="moons")
 
 
@@ -68,14 +90,15 @@ def _cifar10(cfg: dict, device: torch.device, seed: int, data_dir: str | Path) -
     train_x, train_y = _subset(train_x, train_y, cfg.get("train_subset"))
     test_x, test_y = _subset(test_x, test_y, cfg.get("val_subset"))
     augment = cifar_augment(int(cfg.get("crop_padding", 4)), bool(cfg.get("flip", True)))
-    train = DeviceLoader(train_x, train_y, bs, shuffle=True, seed=seed, drop_last=True, transform=augment)
+    shard, local = shard_of(bs)
+    train = DeviceLoader(train_x, train_y, local, shuffle=True, seed=seed, drop_last=True, transform=augment, shard=shard)
     if len(train) == 0:
         raise UserError(f"data.batch_size: {bs} is larger than the {train.n_samples} training images "
                         f"(the last partial batch is dropped, so no batch is left); lower it or data.train_subset")
     if test_x.shape[0] == 0:
         raise UserError(f"CIFAR-10 in {data_dir} has no test images; data.val_subset needs at least 1")
     val = DeviceLoader(test_x, test_y, _eval_batch_size(cfg, bs), shuffle=False, seed=seed, drop_last=False,
-                       transform=cifar_normalize)
+                       transform=cifar_normalize, shard=shard)
     return DataBundle(train, val, input_shape=tuple(train_x.shape[1:]), n_classes=10, task="multiclass",
                       name="cifar10")
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from schedtui.engine import ddp
 from schedtui.engine.build import RunParts, nonfinite_check
 from schedtui.engine.core import OPS, RunCore, Rerun
 from schedtui.engine.custom_step import StepContext, evaluate_custom, needs_closure, split_loss
@@ -44,20 +45,23 @@ class Engine:
     def __init__(self, parts: RunParts, log, run_dir: Path, rerun: Rerun | None = None):
         self.parts = parts
         data = parts.data
+        dist = ddp.current()
+        reduce = dist.sum_ if dist is not None else None  # each rank evaluates its share of the validation data
         if parts.train_step is not None:
             eval_fn = parts.eval_step or parts.train_step
             eval_ctx = StepContext(parts.optimizers, parts.device, training=False)
 
             def evaluate_on_val(model):
-                return evaluate_custom(model, data.val, eval_fn, eval_ctx, parts.amp_dtype)
+                return evaluate_custom(model, data.val, eval_fn, eval_ctx, parts.amp_dtype, reduce)
         else:
             def evaluate_on_val(model):
                 extra: dict = {}
-                loss, acc = evaluate(model, data.val, parts.loss, parts.amp_dtype, parts.metrics, extra)
+                loss, acc = evaluate(model, data.val, parts.loss, parts.amp_dtype, parts.metrics, extra, reduce)
                 return loss, acc, extra
 
         bn_data = data.train if parts.train_step is None else None  # update_bn needs (input, target) batches
-        self.core = RunCore(parts, log, run_dir, rerun=rerun, evaluate=evaluate_on_val, bn_data=bn_data)
+        self.core = RunCore(parts, log, run_dir, rerun=rerun, evaluate=evaluate_on_val, bn_data=bn_data, dist=dist)
+        self._model = parts.ddp_model if parts.ddp_model is not None else parts.model  # what trains
         self.core.loop = self
         if parts.ctx is not None:
             self.core.stateful["step_ctx"] = parts.ctx
@@ -175,9 +179,9 @@ class Engine:
         p = self.parts
         if self._autocast:
             with torch.autocast(p.device.type, dtype=p.amp_dtype):
-                logits = p.model(xb)
+                logits = self._model(xb)
         else:
-            logits = p.model(xb)
+            logits = self._model(xb)
         total, row = p.loss(logits, yb)
         return total, row, self._names
 
@@ -187,9 +191,9 @@ class Engine:
         ctx.step = self.core.step
         if self._autocast:
             with torch.autocast(p.device.type, dtype=p.amp_dtype):
-                out = p.train_step(p.model, batch, ctx)
+                out = p.train_step(self._model, batch, ctx)
         else:
-            out = p.train_step(p.model, batch, ctx)
+            out = p.train_step(self._model, batch, ctx)
         return split_loss(out, "train_step", backward=not p.manual)
 
     def _update_custom(self, batch) -> None:
@@ -224,7 +228,8 @@ class Engine:
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
             if self._check_each_step:
                 value = float(row[0])  # the CPU: no sync
-                if not math.isfinite(value) or not self._grads_finite(norm):
+                # data-parallel: the gradients are the ranks' mean, the same everywhere, so they decide alone
+                if (not math.isfinite(value) and self.core.dist is None) or not self._grads_finite(norm):
                     self.core.nonfinite(self.core.step + 1, value, skipped=True)
                     return
             elif self._check == "device":  # no sync: the fused step reads the flag on the device

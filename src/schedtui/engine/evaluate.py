@@ -26,8 +26,9 @@ def _hits(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | No
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, loss: WeightedLoss, amp_dtype=None, metrics: dict | None = None,
-             extra: dict | None = None) -> tuple[float, float]:
-    """(mean loss, accuracy) over `loader`; with `metrics`, their means go into `extra`."""
+             extra: dict | None = None, reduce=None) -> tuple[float, float]:
+    """(mean loss, accuracy) over `loader`; with `metrics`, their means go into `extra`. `reduce(t)` sums a
+    tensor over a data-parallel job's ranks in place (each evaluated its share of `loader`)."""
     was_training = model.training
     model.eval()
     total = correct = None
@@ -51,6 +52,22 @@ def evaluate(model: torch.nn.Module, loader, loss: WeightedLoss, amp_dtype=None,
             sums[name] = v if name not in sums else sums[name] + v
         n += yb.shape[0]
     model.train(was_training)
+    if reduce is not None:
+        device = next(model.parameters()).device
+        zero = torch.zeros((), device=device)
+        if n == 0:  # this rank's share was empty: it still takes part in the sum
+            total, correct = zero, zero
+        names = list(metrics or {})
+        acc = correct.float() if correct is not None and not no_acc else torch.full((), float("nan"), device=total.device)
+        row = torch.stack([total.double(), acc.double(), *[sums.get(k, zero).double() for k in names],
+                           torch.tensor(float(n), dtype=torch.float64, device=total.device)])
+        row = reduce(row).tolist()  # one collective, one host-device sync
+        n = row[-1]
+        if n == 0:
+            return float("nan"), float("nan")
+        if extra is not None:
+            extra.update({k: v / n for k, v in zip(names, row[2:-1])})
+        return row[0] / n, row[1] / n
     if n == 0:
         return float("nan"), float("nan")
     names = list(sums)

@@ -12,6 +12,13 @@ i, with the transform generator in `rng_state` — what `rng_state()` returned
 while the epoch stood before batch i — so the batches are the ones an
 uninterrupted epoch would have given.
 
+Data-parallel (`shard=(rank, world_size)`): every rank holds the whole data and
+takes its share of each epoch's order — the same permutation everywhere, cut to
+a multiple of the world size and dealt out rank by rank, so each sample is seen
+once per epoch across the ranks and every rank has as many batches; without
+shuffling (validation) rank r takes samples r, r+world, ... (shares may differ
+by one). The transform generator is seeded per rank.
+
 Cost: one host-to-device copy per epoch (the permutation); no host-device sync
 per batch. torch only; must not import textual/rich.
 """
@@ -46,6 +53,7 @@ class DeviceLoader:
         seed: int,
         drop_last: bool,
         transform: Transform | None = None,
+        shard: tuple[int, int] = (0, 1),
     ):
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"x has {x.shape[0]} samples but y has {y.shape[0]}")
@@ -60,12 +68,17 @@ class DeviceLoader:
         self.seed = int(seed)
         self.drop_last = drop_last
         self.transform = transform
+        self.rank, self.world = shard
         self.epoch = 0
         self._gen: torch.Generator | None = None  # the transform generator of the iteration under way
 
     @property
     def n_samples(self) -> int:
-        return int(self.x.shape[0])
+        """The samples this rank sees in an epoch (all of them without sharding)."""
+        n, w = int(self.x.shape[0]), self.world
+        if w == 1:
+            return n
+        return n // w if self.shuffle else len(range(self.rank, n, w))
 
     @property
     def device(self) -> torch.device:
@@ -79,15 +92,26 @@ class DeviceLoader:
         self.epoch = int(epoch)
 
     def _permutation(self) -> Tensor:
+        n = int(self.x.shape[0])
         gen = torch.Generator(device="cpu")
         gen.manual_seed(epoch_seed(self.seed, self.epoch, 0))
-        perm = torch.randperm(self.n_samples, generator=gen)
+        perm = torch.randperm(n, generator=gen)
+        if self.world > 1:  # this rank's share of the same permutation
+            perm = perm[: n - n % self.world][self.rank::self.world]
         # Cost: one host-to-device copy per epoch, never per batch.
         return perm.to(self.device, non_blocking=False)
 
+    def _order(self) -> Tensor | None:
+        """The indices this rank iterates this epoch (None: all of them, in order)."""
+        if self.shuffle:
+            return self._permutation()
+        if self.world > 1:
+            return torch.arange(self.rank, int(self.x.shape[0]), self.world, device=self.device)
+        return None
+
     def _transform_generator(self) -> torch.Generator:
         gen = torch.Generator(device=self.device)
-        gen.manual_seed(epoch_seed(self.seed, self.epoch, 1))
+        gen.manual_seed(epoch_seed(self.seed, self.epoch, 1 + 2 * self.rank))
         return gen
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
@@ -102,7 +126,7 @@ class DeviceLoader:
         """The epoch's batches from index `start`; `rng_state` (from `rng_state()`) places the transform
         generator where it stood before batch `start`."""
         n, bs = self.n_samples, self.batch_size
-        perm = self._permutation() if self.shuffle else None
+        perm = self._order()
         gen = self._transform_generator() if self.transform is not None else None
         if gen is not None and start > 0:
             if rng_state is None:

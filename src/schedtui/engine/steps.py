@@ -24,8 +24,13 @@ _monotonic = time.monotonic
 
 
 class StepRecorder:
-    def __init__(self, log, read_every: int, read_interval: float, active_seconds):
+    def __init__(self, log, read_every: int, read_interval: float, active_seconds, reduce=None):
+        """`reduce(tensor)`: in place, the mean over a data-parallel job's ranks (then reads are due by count
+        only, so that every rank reads at the same steps)."""
         self.log, self.read_every, self.read_interval = log, read_every, read_interval
+        self.reduce = reduce
+        if reduce is not None:
+            self.read_interval = float("inf")
         self._active = active_seconds
         self.pending: list = []
         self.epoch_losses: list[float] = []
@@ -46,7 +51,7 @@ class StepRecorder:
         if not self.pending:
             return None
         pending, self.pending = self.pending, []
-        rows = _to_floats([p[2] for p in pending])
+        rows = _to_floats([p[2] for p in pending], self.reduce)
         active = self._active()
         self._read_due = _monotonic() + self.read_interval
         mark_t, mark_n = self._rate_mark
@@ -75,8 +80,11 @@ class StepRecorder:
         return sum(e) / len(e) if e else float("nan")
 
 
-def _to_floats(rows: list) -> list:
-    """Each row as a list of floats: device tensors read together (one sync), float tuples as they are."""
+def _to_floats(rows: list, reduce=None) -> list:
+    """Each row as a list of floats: device tensors read together (one sync), float tuples as they are; with
+    `reduce`, every value is first the mean over the ranks (one collective for the whole read)."""
+    if reduce is not None:
+        return _reduced(rows, reduce)
     if all(r.__class__ is torch.Tensor for r in rows):
         try:
             return torch.stack(rows).tolist()  # the common case: one shape  # one sync per read
@@ -94,4 +102,16 @@ def _to_floats(rows: list) -> list:
             i += n
         else:
             out.append(list(r))
+    return out
+
+
+def _reduced(rows: list, reduce) -> list:
+    dev = next((r.device for r in rows if isinstance(r, torch.Tensor)), torch.device("cpu"))
+    parts = [r.reshape(-1).double() if isinstance(r, torch.Tensor) else torch.tensor(r, dtype=torch.float64, device=dev)
+             for r in rows]
+    flat = reduce(torch.cat(parts).to(dev)).tolist()  # one collective and one sync per read
+    out, i = [], 0
+    for p in parts:
+        out.append(flat[i:i + p.numel()])
+        i += p.numel()
     return out

@@ -90,11 +90,14 @@ class _ToDevice:
 class DatasetLoader(_ToDevice):
     """Batches of a map-style dataset in a (seed, epoch)-determined order."""
 
-    def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool, device, num_workers: int, what: str):
+    def __init__(self, dataset, batch_size: int, *, shuffle: bool, seed: int, drop_last: bool, device, num_workers: int,
+                 what: str, shard: tuple[int, int] = (0, 1)):
         super().__init__(device)
         self.dataset, self.batch_size, self.shuffle, self.seed, self.drop_last = dataset, batch_size, shuffle, seed, drop_last
         self.num_workers, self.what, self.epoch = num_workers, what, 0
-        self.n = len(dataset)
+        self.rank, self.world = shard
+        n = len(dataset)  # this rank's share (see engine.loader: the same order everywhere, dealt out by rank)
+        self.n = (n // self.world if shuffle else len(range(self.rank, n, self.world))) if self.world > 1 else n
 
     def __len__(self) -> int:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
@@ -106,11 +109,14 @@ class DatasetLoader(_ToDevice):
         return None  # the order is a function of (seed, epoch); nothing else to keep
 
     def _batches(self, start: int) -> list[list[int]]:
+        n = len(self.dataset)
         if self.shuffle:
             g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch, 0))
-            order = torch.randperm(self.n, generator=g).tolist()
+            order = torch.randperm(n, generator=g).tolist()
+            if self.world > 1:
+                order = order[: n - n % self.world][self.rank::self.world]
         else:
-            order = list(range(self.n))
+            order = list(range(self.rank, n, self.world))
         bs = self.batch_size
         return [order[i * bs:(i + 1) * bs] for i in range(start, len(self))]
 
@@ -168,7 +174,15 @@ def user_loader(data, data_cfg: dict, device: torch.device, seed: int, *, train:
 
 
 def _loader(data, data_cfg, device, seed, train, pairs, what, bs):
+    from schedtui.engine.data import current_shard, shard_of
+
+    shard, local = shard_of(bs) if train else (current_shard(), bs)  # validation: each rank a share, any batch size
     if isinstance(data, DataLoader):
+        from torch.utils.data.distributed import DistributedSampler
+
+        if shard[1] > 1 and not isinstance(data.sampler, DistributedSampler):
+            raise UserError(f"{what}: under torchrun a DataLoader of your own needs a DistributedSampler (or give "
+                            "schedtui the dataset, which it shards by rank)")
         return ForeignLoader(data, device, what)
     if not pairs and isinstance(data, (tuple, list)) and len(data) != 2 and data and \
             all(isinstance(t, torch.Tensor) for t in data):  # several tensors: one sample is a tuple of them
@@ -181,15 +195,16 @@ def _loader(data, data_cfg, device, seed, train, pairs, what, bs):
         x, y = data
         if x.shape[0] != y.shape[0]:
             raise UserError(f"{what}: {x.shape[0]} inputs but {y.shape[0]} targets")
-        return DeviceLoader(x.to(device), y.to(device), bs, shuffle=train and data_cfg["shuffle"], seed=seed,
-                            drop_last=train and data_cfg["drop_last"])
+        return DeviceLoader(x.to(device), y.to(device), local, shuffle=train and data_cfg["shuffle"], seed=seed,
+                            drop_last=train and data_cfg["drop_last"], shard=shard)
     if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__") and not isinstance(data, (str, bytes, dict))):
         if len(data) == 0:
             raise UserError(f"{what}: the dataset is empty")
         if pairs:
             _pair(data[0], what)
-        return DatasetLoader(data, bs, shuffle=train and data_cfg["shuffle"], seed=seed, drop_last=train and data_cfg["drop_last"],
-                             device=device, num_workers=data_cfg["num_workers"], what=what)
+        return DatasetLoader(data, local, shuffle=train and data_cfg["shuffle"], seed=seed,
+                             drop_last=train and data_cfg["drop_last"], device=device, num_workers=data_cfg["num_workers"],
+                             what=what, shard=shard)
     raise UserError(f"{what}: expected a map-style Dataset, a DataLoader or an (inputs, targets) pair of tensors, "
                     f"got {type(data).__name__}")
 
