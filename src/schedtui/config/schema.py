@@ -124,10 +124,14 @@ def check_name(name, key: str = "name") -> str:
 
 
 def safe_name(name) -> str:
-    """A safe run name made from one schedtui did not get typed (a file's stem, a module, a log's header):
-    every other character becomes _, leading dots and dashes and any .. go, at most 64 characters."""
-    text = re.sub(r"[^A-Za-z0-9._-]", "_", name if isinstance(name, str) else "")
-    text = re.sub(r"\.{2,}", "_", text).lstrip(".-")[:64]
+    """A safe run name made from one nobody typed as a name (a file's stem, a module, a log's header): itself
+    when it is safe; else every run of other characters (and every ..) becomes one _, without ., _ or - at
+    either end, at most 64 characters: `../../OUTSIDE` -> `OUTSIDE`, `.my preset+1` -> `my_preset_1`."""
+    if isinstance(name, str) and name_problem(name) is None:
+        return name
+    text = re.sub(r"\.{2,}", "_", name if isinstance(name, str) else "")
+    text = re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", text))
+    text = text.strip("._-")[:64].rstrip("._-")
     return text or "run"
 
 TOP = {
