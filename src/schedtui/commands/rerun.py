@@ -26,7 +26,7 @@ from importlib import metadata
 
 from schedtui.commands import command_parser
 from schedtui.config.edits import planned_edit, validate_edits
-from schedtui.config.schema import MAX_STEPS, F, safe_name, validate
+from schedtui.config.schema import MAX_STEPS, F, safe_name, shown, validate
 from schedtui.errors import UserError
 from schedtui.experiment import OWN_LOOP, TARGET_HELP, consent_to_logged, load_factory
 from schedtui.events import read_log
@@ -64,7 +64,7 @@ def plan_rerun(log, until: int | None, pause_at_until: bool):
     config = {k: v for k, v in header["config"].items() if k != "edits"}
     name = safe_name(config.get("name"))
     if config.get("name") != name:  # the source's name was not typed here: made safe, not refused
-        notes.append(f"the source's name {visible(config.get('name'))!r} cannot name a run directory; "
+        notes.append(f"the source's name {shown(config.get('name'))} cannot name a run directory; "
                      f"this rerun is named {name!r}")
     config["name"] = name
     cfg = validate(config)
@@ -119,7 +119,7 @@ def logged_device(header: dict, default: str, source: str) -> str:
     device = header.get("device", default)
     kind = device.split(":")[0] if isinstance(device, str) else None
     if kind not in ("auto", "cpu", "cuda", "mps"):
-        raise UserError(f"{source}: the header's device {visible(device)!r} is not cpu, cuda or mps; give --device")
+        raise UserError(f"{source}: the header's device {shown(device)} is not cpu, cuda or mps; give --device")
     return kind
 
 
