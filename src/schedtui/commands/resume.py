@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from schedtui.commands import command_parser
+from schedtui.commands.rerun import logged_device
 from schedtui.config.schema import validate
 from schedtui.errors import UserError
 from schedtui.events import read_log
@@ -112,8 +113,6 @@ def main(argv: list[str]) -> int:
 
     args = build_parser().parse_args(argv)
     cfg, resume = plan_resume(args.run_dir, args.checkpoint, args.experiment)
-    from schedtui.commands.rerun import logged_device
-
     cfg["device"] = args.device or logged_device(resume.header, cfg["device"], str(resume.run_dir / "events.jsonl"))
     if args.data_dir is None:
         logged = resume.header.get("data_dir")
