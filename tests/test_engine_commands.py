@@ -77,7 +77,7 @@ def test_validate_checkpoint_and_stop(tmp_path):
 
 
 def test_non_finite_loss_pauses_before_it_reaches_the_weights(tmp_path):
-    engine = make_engine(tmp_path, ["epochs=5", "optimizer.kind=SGD", "optimizer.lr=1e12", "schedules={}"])
+    engine = make_engine(tmp_path, ["epochs=5", "optimizer.kind=SGD", "optimizer.lr=1e6", "schedules={}"])
     engine.start()
     wait_for(lambda: engine.status == "paused")
     weights = [p.detach().clone() for p in engine.parts.model.parameters()]

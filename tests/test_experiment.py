@@ -87,7 +87,8 @@ def test_a_factory_of_datasets_runs_with_the_presets_schedules_and_reruns_bit_fo
     assert len(steps) == 12 and log.header["config"]["experiment"] == f"{mod}:from_dataset"
     assert steps[0]["knobs"]["dropout"] == 0.1 and steps[-1]["knobs"]["dropout"] < 0.05  # the preset's schedule drives it
     assert {e["model"] for e in of_type(log, "eval")} == {"raw", "swa"} and 0 <= of_type(log, "eval")[-1]["acc"] <= 1
-    assert main(["rerun", str(log.path), "--headless", "--runs-dir", str(tmp_path / "b")]) == 0
+    assert main(["rerun", str(log.path), "--headless", "--runs-dir", str(tmp_path / "b"),
+                 "--experiment", f"{mod}:from_dataset"]) == 0  # a log is data: the user names what it imports
     again = only_log(tmp_path / "b")
     assert [(s["loss"], s["knobs"]) for s in of_type(again, "step")] == [(s["loss"], s["knobs"]) for s in steps]
 

@@ -244,7 +244,7 @@ async def test_crash_in_training_shows_in_the_ui_and_the_app_stays(tmp_path):
 
 
 async def test_non_finite_loss_pauses_and_says_so(tmp_path):
-    app = live_app(tmp_path, LONG + ["optimizer.kind=SGD", "optimizer.lr=1e12", "schedules={}"])
+    app = live_app(tmp_path, LONG + ["optimizer.kind=SGD", "optimizer.lr=1e6", "schedules={}"])
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: "PAUSED" in status_text(app), what="pause on NaN")
         assert "non-finite loss" in event_text(app)

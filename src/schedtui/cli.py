@@ -90,7 +90,7 @@ def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: b
     """The options of every command that starts a run (train, rerun; resume has no --runs-dir and
     defaults --data-dir to the run's own)."""
     p.add_argument("--headless", action="store_true", help="no full-screen UI: Rich progress and a summary (the default when stdout is not a terminal)")
-    p.add_argument("--refresh-hz", type=float, default=LIVE_REFRESH_HZ, metavar="HZ",
+    p.add_argument("--refresh-hz", type=_refresh_hz, default=LIVE_REFRESH_HZ, metavar="HZ",
                    help=f"screen refreshes per second (default: {LIVE_REFRESH_HZ:g}; never per training step)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
     if runs_dir:
@@ -101,13 +101,21 @@ def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: b
         p.set_defaults(runs_dir=None)
 
 
+def _refresh_hz(text: str) -> float:
+    try:
+        hz = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.5 <= hz <= 60:  # nan fails this too
+        raise argparse.ArgumentTypeError(f"{hz:g} is out of range [0.5, 60]")
+    return hz
+
+
 def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
     """Start `cfg` under the UI, or headless when asked or when there is no terminal; `launch` goes to start_run.
     SIGINT, SIGTERM and SIGHUP stop the run as `interrupted` (see the module docstring)."""
     from schedtui.interrupts import Interrupts
 
-    if not 0.5 <= args.refresh_hz <= 60:
-        raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
     torchrun = _in_torchrun()
     try:
         with Interrupts() as interrupts:

@@ -12,6 +12,13 @@ preset's schedules, edits, SWA, EMA, early stopping and checkpoints apply to it
 as to a built-in model. Importing the user's module runs its code: that is the
 only code a preset can make schedtui run. Every wrong piece is a one-line
 UserError naming what was expected. Pure Python here (no torch at import).
+
+A log is data: `rerun` and `resume` re-import the experiment a log's header names
+only with the user's consent (`consent_to_logged`): `--experiment module:function`
+on the command line, equal to the log's, or a yes on a terminal after being shown
+the module and the file it would be imported from; otherwise a one-line refusal
+that says how to allow it. Nothing is imported to find that file (only the
+top-level module is looked up, without running it).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any, Callable
 
 from schedtui.errors import UserError
 from schedtui.knob import Knob
+from schedtui.safe_text import visible
 
 TARGET_HELP = "module:function, e.g. mypkg.train:experiment (the module must be importable from here)"
 OWN_LOOP = "<own loop>"  # the experiment of a run driven by schedtui.monitor: there is no factory to call again
@@ -55,8 +63,7 @@ def load_factory(target: str) -> Callable:
     if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
         raise UserError(f"experiment {target!r}: expected {TARGET_HELP}")
     module_name, func_name = target.split(":")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, "")  # like `python -m`: modules next to where schedtui runs are importable
+    _cwd_on_path()
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -72,6 +79,78 @@ def load_factory(target: str) -> Callable:
     if not callable(func):
         raise UserError(f"experiment {target!r}: {func_name} is a {type(func).__name__}, not a function")
     return func
+
+
+def _cwd_on_path() -> None:
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, "")  # like `python -m`: modules next to where schedtui runs are importable
+
+
+def _where(module_name: str) -> str:
+    """Where `module_name`'s top-level package or module would be imported from, found without running it."""
+    import importlib.util
+
+    top = module_name.split(".")[0]
+    saved = list(sys.path)
+    try:
+        _cwd_on_path()
+        spec = importlib.util.find_spec(top)
+    except Exception:  # a name importlib cannot even look up
+        spec = None
+    finally:
+        sys.path[:] = saved
+    if spec is None:
+        return "not found from here"
+    origin = spec.origin if spec.has_location else None
+    if origin is None and spec.submodule_search_locations:
+        origin = next(iter(spec.submodule_search_locations), None)
+    return visible(origin or spec.origin or "built in")
+
+
+def consent_to_logged(logged, named: str | None, source: str, command: str, *, stdin=None, stdout=None) -> None:
+    """Raise UserError unless the user allowed importing `logged`, the experiment a log's header names.
+
+    `named`: the command line's --experiment (must equal `logged`). Without it, on a terminal (stdin and
+    stdout both ttys) the user is shown the module and its file and asked (default no); elsewhere it is a
+    one-line refusal saying how to allow it. A log without an experiment needs nothing (and takes no
+    --experiment); a run of an own loop cannot be re-executed at all."""
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    if logged is None:
+        if named is not None:
+            raise UserError(f"--experiment {visible(named)}: {source} names no experiment (it ran a built-in model)")
+        return
+    if logged == OWN_LOOP:
+        load_factory(OWN_LOOP)  # says, in one line, why a run of an own loop cannot be re-executed
+    shown = visible(logged)
+    if not isinstance(logged, str) or logged.count(":") != 1 or not all(logged.split(":")):
+        raise UserError(f"{source}: its experiment {shown!r} is not module:function")
+    if named is not None:
+        if named != logged:
+            raise UserError(f"--experiment {visible(named)} does not match the experiment {shown} in {source}; "
+                            f"they must be the same")
+        return
+    module = logged.split(":")[0]
+    what = f"{shown} (imports module {visible(module)} from {_where(module)}, which runs its code)"
+    if _isatty(stdin) and _isatty(stdout):
+        stdout.write(f"{source} names the experiment {what}.\nImport it and {command}? [y/N] ")
+        stdout.flush()
+        try:
+            answer = stdin.readline()
+        except (OSError, ValueError, KeyboardInterrupt):
+            answer = ""
+        if answer.strip().lower() in ("y", "yes"):
+            return
+        raise UserError(f"not importing {shown}: nothing started (--experiment {shown} allows it without asking)")
+    raise UserError(f"{source} names the experiment {what}; a log is data, so schedtui imports it only when you "
+                    f"name it: add --experiment {shown}")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 def call_factory(target: str, cfg: dict) -> Experiment:

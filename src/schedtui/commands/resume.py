@@ -14,6 +14,12 @@ Refused with a one-line error, with nothing touched: no such run directory, no
 checkpoint, a run that completed, a checkpoint of another format version, or one
 that does not fit the run (another run, config or model). torch is imported only
 when the run starts (through `schedtui.launch`).
+
+A run directory is data too: the experiment its log names is imported only with
+`--experiment module:function` equal to the log's, or a yes on a terminal
+(`experiment.consent_to_logged`); and resume refuses a directory where a path it
+writes (events.jsonl, traceback.txt, config.toml, checkpoints/ and anything in
+it) is a link leading outside the run directory.
 """
 
 from __future__ import annotations
@@ -22,9 +28,14 @@ import sys
 from pathlib import Path
 
 from schedtui.commands import command_parser
+from schedtui.commands.rerun import logged_device
 from schedtui.config.schema import validate
 from schedtui.errors import UserError
 from schedtui.events import read_log
+from schedtui.experiment import TARGET_HELP, consent_to_logged
+from schedtui.safe_text import visible
+
+WRITTEN = ("events.jsonl", "traceback.txt", "config.toml", "checkpoints")  # what a resumed run may write to
 
 EPILOG = """\
 examples:
@@ -44,12 +55,15 @@ def build_parser():
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run's directory (or its events.jsonl)")
     p.add_argument("--from", dest="checkpoint", metavar="CHECKPOINT",
                    help="a checkpoint file, or a file name in RUN_DIR/checkpoints (default: the latest)")
+    p.add_argument("--experiment", metavar="MODULE:FUNCTION",
+                   help=f"allow importing the experiment the run's log names ({TARGET_HELP}); must equal the log's")
     add_run_options(p, "the device the run used", runs_dir=False)
     return p
 
 
-def plan_resume(run_dir: str, explicit: str | None) -> tuple[dict, object]:
-    """(config, launch.ResumeFrom) for resuming `run_dir`; UserError when it cannot be resumed."""
+def plan_resume(run_dir: str, explicit: str | None, experiment: str | None = None) -> tuple[dict, object]:
+    """(config, launch.ResumeFrom) for resuming `run_dir`; UserError when it cannot be resumed.
+    `experiment`: the --experiment the user named (see `experiment.consent_to_logged`)."""
     from schedtui.engine.checkpoint import find
     from schedtui.launch import ResumeFrom
 
@@ -66,24 +80,43 @@ def plan_resume(run_dir: str, explicit: str | None) -> tuple[dict, object]:
     end = next((ev for ev in reversed(log.events) if ev["type"] in ("end", "resume") and
                 (ev["type"] == "end" or "checkpoint" in ev)), None)
     if end is not None and end["type"] == "end" and end.get("status") == "completed":
-        raise UserError(f"{d}: the run completed at step {end['step']}; there is nothing to resume")
+        raise UserError(f"{d}: the run completed at step {visible(end.get('step'))}; there is nothing to resume")
+    check_inside(d)
     ck = find(d, explicit)
     if ck is None:
         raise UserError(f"{d}: no checkpoint to resume from in {d / 'checkpoints'} (a run writes one when it stops, "
                         "on c, and every --checkpoint-every N epochs)")
     cfg = validate(dict(log.header["config"]))
-    steps = [ev["step"] for ev in log.events if ev["type"] == "step"]
+    consent_to_logged(cfg.get("experiment"), experiment, str(log.path), "resume the run")
+    steps = [ev["step"] for ev in log.events if ev["type"] == "step" and isinstance(ev.get("step"), int)]
     return cfg, ResumeFrom(run_dir=d, checkpoint=ck, header=log.header, last_step=steps[-1] if steps else 0)
+
+
+def check_inside(run_dir: Path) -> None:
+    """UserError when a path resume writes to, inside `run_dir`, is a link that leads out of it."""
+    root = run_dir.resolve()
+
+    def check(paths) -> None:
+        for p in paths:
+            if p.is_symlink() and not p.resolve().is_relative_to(root):
+                raise UserError(f"{p}: a link to {visible(str(p.resolve()))}, outside the run directory; resume "
+                                f"writes there, so it refuses (replace the link by a folder or file of its own)")
+
+    check(run_dir / name for name in WRITTEN)
+    folder = run_dir / "checkpoints"
+    if folder.is_dir():
+        check(sorted(folder.iterdir()))  # latest, step-N.pt and their .tmp: written by name, following links
 
 
 def main(argv: list[str]) -> int:
     from schedtui.cli import run
 
     args = build_parser().parse_args(argv)
-    cfg, resume = plan_resume(args.run_dir, args.checkpoint)
-    cfg["device"] = args.device or str(resume.header.get("device", cfg["device"])).split(":")[0]
+    cfg, resume = plan_resume(args.run_dir, args.checkpoint, args.experiment)
+    cfg["device"] = args.device or logged_device(resume.header, cfg["device"], str(resume.run_dir / "events.jsonl"))
     if args.data_dir is None:
-        args.data_dir = resume.header.get("data_dir") or _default_data_dir()
+        logged = resume.header.get("data_dir")
+        args.data_dir = logged if isinstance(logged, str) and logged and "\x00" not in logged else _default_data_dir()
     return run(cfg, args, resume=resume)
 
 

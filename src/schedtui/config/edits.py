@@ -11,8 +11,10 @@ data). Pure Python; no torch, textual or rich.
 
 from __future__ import annotations
 
-from schedtui.config.schema import F
+from schedtui.config.schema import F, shown
+from schedtui.schedule.timing import MAX_STEPS
 from schedtui.errors import UserError
+from schedtui.safe_text import visible
 
 EDIT_ARGS = {"set": "value", "scale": "factor", "schedule": "spec", "revert": None}
 EXAMPLE = '[[edits]] step = 100, knob = "lr", op = "set", value = 0.01'
@@ -26,14 +28,14 @@ def validate_edits(edits) -> list[dict]:
     for i, e in enumerate(edits):
         where = f"edits[{i}]"
         op = e.get("op")
-        if op not in EDIT_ARGS:
-            raise UserError(f"{where}.op: {op!r} is not one of {', '.join(EDIT_ARGS)}")
+        if not isinstance(op, str) or op not in EDIT_ARGS:
+            raise UserError(f"{where}.op: {shown(op)} is not one of {', '.join(EDIT_ARGS)}")
         arg = EDIT_ARGS[op]
         allowed = {"step", "knob", "op"} | ({arg} if arg else set())
-        extra = sorted(set(e) - allowed)
+        extra = sorted(map(str, set(e) - allowed))
         if extra:
-            raise UserError(f"{where}.{extra[0]}: unknown key for op {op!r}; valid: {', '.join(sorted(allowed))}")
-        item = {"step": F(int, lo=0).check(f"{where}.step", _required(e, "step", where)),
+            raise UserError(f"{where}.{visible(extra[0])}: unknown key for op {op!r}; valid: {', '.join(sorted(allowed))}")
+        item = {"step": F(int, lo=0, hi=MAX_STEPS).check(f"{where}.step", _required(e, "step", where)),
                 "knob": F(str).check(f"{where}.knob", _required(e, "knob", where)), "op": op}
         if arg == "spec":
             spec = e.get("spec")
@@ -58,7 +60,7 @@ def _required(table: dict, key: str, where: str):
 def planned_edit(ev: dict) -> dict:
     """One logged `edit` event as a planned edit."""
     out = {"step": ev["step"], "knob": ev["knob"], "op": ev["op"]}
-    arg = EDIT_ARGS.get(ev["op"])
+    arg = EDIT_ARGS.get(ev["op"]) if isinstance(ev["op"], str) else None
     if arg is not None:
         out[arg] = ev[arg]
     return out

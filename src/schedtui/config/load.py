@@ -9,7 +9,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from schedtui.config.schema import validate
+from schedtui.config.schema import check_name, safe_name, shown, validate
+from schedtui.safe_text import visible
 from schedtui.errors import UserError
 
 _HERE = Path(__file__).resolve().parent
@@ -36,14 +37,18 @@ def list_presets() -> dict[str, str]:
 def find_preset(name_or_path: str) -> Path:
     p = Path(name_or_path).expanduser()
     if p.suffix == ".toml" or "/" in name_or_path:
-        if not p.is_file():
-            raise UserError(f"no such preset file: {name_or_path}")
+        try:
+            found = p.is_file()
+        except (OSError, ValueError):  # a name the file system cannot even look up (a NUL, too long)
+            found = False
+        if not found:
+            raise UserError(f"no such preset file: {visible(name_or_path)}")
         return p
     for d in preset_dirs():
         if (d / f"{name_or_path}.toml").is_file():
             return d / f"{name_or_path}.toml"
     valid = ", ".join(list_presets()) or "(none found)"
-    raise UserError(f"unknown preset {name_or_path!r}; valid presets: {valid} (or a path to a .toml file)")
+    raise UserError(f"unknown preset {shown(name_or_path)}; valid presets: {valid} (or a path to a .toml file)")
 
 
 def read_toml(path: Path) -> dict:
@@ -51,6 +56,8 @@ def read_toml(path: Path) -> dict:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: invalid TOML: {e}") from None
+    except RecursionError:
+        raise UserError(f"{path}: invalid TOML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot read: {e}") from None
 
@@ -73,21 +80,21 @@ def _split_key(key: str) -> list[str]:
             cur += ch
     parts.append(cur)
     if quote or any(not p.strip() for p in parts):
-        raise UserError(f"--set: bad key {key!r}; expected dotted keys such as optimizer.lr")
+        raise UserError(f"--set: bad key {shown(key)}; expected dotted keys such as optimizer.lr")
     return [p.strip() for p in parts]
 
 
 def parse_set(item: str) -> tuple[list[str], object]:
     """`schedules.lr.T_max=200` -> (["schedules", "lr", "T_max"], 200). Values are TOML; bare words are strings."""
     if "=" not in item:
-        raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. optimizer.lr=0.05")
+        raise UserError(f"--set {shown(item)}: expected KEY=VALUE, e.g. optimizer.lr=0.05")
     key, raw = item.split("=", 1)
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        if not raw or any(c in raw for c in "[]{}\"'=,"):
-            raise UserError(f"--set {item!r}: {raw!r} is not a TOML value") from None
+    except (tomllib.TOMLDecodeError, RecursionError):
+        if not raw or any(c in raw for c in "[]{}\"'=,\n"):
+            raise UserError(f"--set {shown(item)}: {shown(raw)} is not a TOML value") from None
         value = raw
     return _split_key(key.strip()), value
 
@@ -97,7 +104,7 @@ def _apply(cfg: dict, path: list[str], value, item: str) -> None:
     for i, part in enumerate(path[:-1]):
         nxt = node.setdefault(part, {})
         if not isinstance(nxt, dict):
-            raise UserError(f"--set {item}: {'.'.join(path[: i + 1])} is a value, not a table")
+            raise UserError(f"--set {shown(item)}: {visible('.'.join(path[: i + 1]))} is a value, not a table")
         node = nxt
     node[path[-1]] = value
 
@@ -109,10 +116,13 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> tuple[dict, Pat
 
 
 def resolve(table: dict, overrides: list[str] = (), name: str = "run") -> dict:
-    """A preset table with `--set` overrides applied, validated, defaults filled in."""
+    """A preset table with `--set` overrides applied, validated, defaults filled in.
+
+    A `name` the preset or --set gives is refused unless it is a safe run name (it becomes the start of the
+    run directory's name); without one, the run is named `name` (the file's stem) made safe."""
     cfg = dict(table)
     for item in overrides:
         keys, value = parse_set(item)
         _apply(cfg, keys, value, item)
-    cfg.setdefault("name", name)
+    cfg["name"] = check_name(cfg["name"]) if "name" in cfg else safe_name(name)
     return validate(cfg)

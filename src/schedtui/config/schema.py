@@ -9,9 +9,14 @@ knobs are known (they depend on the model). Pure Python.
 from __future__ import annotations
 
 import math
+import re
+import reprlib
 from dataclasses import dataclass
 
 from schedtui.errors import UserError
+from schedtui.safe_text import visible
+from schedtui.schedule.bounds import MAX_SCALE
+from schedtui.schedule.timing import MAX_STEPS
 
 INF = math.inf
 
@@ -29,21 +34,24 @@ class F:
     choices: tuple = ()
     item: type | None = None  # element type of a list
     optional: bool = False
+    max_len: int = 1000  # of a list
 
     def check(self, key: str, v):
         if self.type is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if self.type is list:
             if not isinstance(v, list) or not all(_is(x, self.item) for x in v):
-                raise UserError(f"{key}: expected a list of {self.item.__name__}, got {v!r}")
+                raise UserError(f"{key}: expected a list of {self.item.__name__}, got {shown(v)}")
+            if len(v) > self.max_len:
+                raise UserError(f"{key}: at most {self.max_len} items, got {len(v)}")
             if self.item in (int, float):
                 for x in v:
                     self._range(key, x)
             return [float(x) if self.item is float else x for x in v]
         if not _is(v, self.type):
-            raise UserError(f"{key}: expected {self.type.__name__}, got {v!r}")
+            raise UserError(f"{key}: expected {self.type.__name__}, got {shown(v)}")
         if self.choices and v not in self.choices:
-            raise UserError(f"{key}: {v!r} is not one of {', '.join(map(str, self.choices))}")
+            raise UserError(f"{key}: {shown(v)} is not one of {', '.join(map(str, self.choices))}")
         if self.type in (int, float):
             self._range(key, v)
         return v
@@ -54,7 +62,21 @@ class F:
         if v < self.lo or (self.lo_open and v == self.lo) or v > self.hi or (self.hi_open and v == self.hi):
             left = "(" if self.lo_open else "["
             right = ")" if self.hi_open else "]"
-            raise UserError(f"{key}: {v!r} is out of range {left}{self.lo:g}, {self.hi:g}{right}")
+            raise UserError(f"{key}: {shown(v)} is out of range {left}{_num(self.lo)}, {_num(self.hi)}{right}")
+
+
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 60, 60, 8, 8
+
+
+def shown(v) -> str:
+    """A value from a preset or a log, for an error message: short (nesting and length cut), control
+    characters visible."""
+    return visible(_REPR.repr(v))
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and x == int(x) and abs(x) < 1e19 else f"{x:g}"
 
 
 def _is(v, t) -> bool:
@@ -66,50 +88,95 @@ def _is(v, t) -> bool:
 
 
 PROB = dict(lo=0.0, hi=1.0, hi_open=True)
+# Upper bounds: past them a value is a typo, an overflow (a seed is a signed 64-bit integer in TOML), a process
+# that cannot be built (torch with 100000 threads crashes) or memory no machine has. build_run also turns an
+# allocation that fails anyway into a one-line error.
+MAX_SEED = 2**63 - 1
+MAX_EPOCHS = 1_000_000
+MAX_SAMPLES = 10_000_000
+MAX_BATCH = 1 << 20
+MAX_WIDTH = 16384  # an mlp layer
+MAX_MLP_WEIGHTS = 100_000_000  # between its hidden layers: 400 MB in float32 (and as much again per optimizer state)
+MAX_THREADS = 1024
+MAX_COUNT = 1_000_000  # epochs between checkpoints or evaluations, patience, anneal epochs...
+SCALE = dict(lo=0.0, hi=MAX_SCALE)  # lr, weight decay, loss weights, clip: what float32 arithmetic multiplies
+
+# A run's name is the start of its directory's name (RUNS_DIR/<name>-<timestamp>), so it can never be a path.
+NAME_RULE = "1 to 64 letters, digits, _ . or -, not starting with . or - and without .."
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,63}")
+
+
+def name_problem(name) -> str | None:
+    """Why `name` cannot name a run directory, or None."""
+    if not isinstance(name, str):
+        return f"expected str, got {shown(name)}"
+    if not _NAME.fullmatch(name) or ".." in name:
+        return f"{shown(name)} cannot name a run directory: use {NAME_RULE}"
+    return None
+
+
+def check_name(name, key: str = "name") -> str:
+    """`name` when it is a safe run name (a preset's or --set's: the user typed it), else a one-line UserError."""
+    why = name_problem(name)
+    if why:
+        raise UserError(f"{key}: {why}")
+    return name
+
+
+def safe_name(name) -> str:
+    """A safe run name made from one nobody typed as a name (a file's stem, a module, a log's header): itself
+    when it is safe; else every run of other characters (and every ..) becomes one _, without ., _ or - at
+    either end, at most 64 characters: `../../OUTSIDE` -> `OUTSIDE`, `.my preset+1` -> `my_preset_1`."""
+    if isinstance(name, str) and name_problem(name) is None:
+        return name
+    text = re.sub(r"\.{2,}", "_", name if isinstance(name, str) else "")
+    text = re.sub(r"_{2,}", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", text))
+    text = text.strip("._-")[:64].rstrip("._-")
+    return text or "run"
 
 TOP = {
     "name": F(str, ""),
     "description": F(str, ""),
     "experiment": F(str, optional=True),  # module:function returning the model, data, loss... (schedtui run)
-    "seed": F(int, 0, lo=0),
-    "epochs": F(int, 10, lo=1),
+    "seed": F(int, 0, lo=0, hi=MAX_SEED),
+    "epochs": F(int, 10, lo=1, hi=MAX_EPOCHS),
     "device": F(str, "auto", choices=("auto", "cpu", "cuda", "mps")),
 }
 DATA = {
     "moons": {
-        "n_samples": F(int, 1000, lo=4),
-        "noise": F(float, 0.2, lo=0.0),
+        "n_samples": F(int, 1000, lo=4, hi=MAX_SAMPLES),
+        "noise": F(float, 0.2, lo=0.0, hi=100.0),
         "val_fraction": F(float, 0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True),
-        "batch_size": F(int, 32, lo=1),
-        "eval_batch_size": F(int, 0, lo=0),
+        "batch_size": F(int, 32, lo=1, hi=MAX_BATCH),
+        "eval_batch_size": F(int, 0, lo=0, hi=MAX_BATCH),
     },
     "cifar10": {
-        "batch_size": F(int, 512, lo=1),
-        "eval_batch_size": F(int, 0, lo=0),
+        "batch_size": F(int, 512, lo=1, hi=MAX_BATCH),
+        "eval_batch_size": F(int, 0, lo=0, hi=MAX_BATCH),
         "crop_padding": F(int, 4, lo=0, hi=16),
         "flip": F(bool, True),
         "download": F(bool, True),
         "verify": F(bool, True),
-        "train_subset": F(int, 0, lo=0),
-        "val_subset": F(int, 0, lo=0),
+        "train_subset": F(int, 0, lo=0, hi=MAX_SAMPLES),
+        "val_subset": F(int, 0, lo=0, hi=MAX_SAMPLES),
     },
     "custom": {  # an experiment factory's data (datasets or tensors; a DataLoader of its own keeps its batching)
-        "batch_size": F(int, 64, lo=1),
-        "eval_batch_size": F(int, 0, lo=0),
+        "batch_size": F(int, 64, lo=1, hi=MAX_BATCH),
+        "eval_batch_size": F(int, 0, lo=0, hi=MAX_BATCH),
         "shuffle": F(bool, True),
         "drop_last": F(bool, False),
-        "num_workers": F(int, 0, lo=0),
+        "num_workers": F(int, 0, lo=0, hi=256),
     },
 }
 MODEL = {
     "mlp": {
-        "hidden": F(list, [64, 64], item=int, lo=1),
+        "hidden": F(list, [64, 64], item=int, lo=1, hi=MAX_WIDTH, max_len=64),
         "dropout": F(float, 0.1, **PROB),
         "activation": F(str, "relu", choices=("relu", "gelu", "tanh")),
         "batchnorm": F(bool, False),  # BatchNorm1d after each hidden Linear (then bn_momentum is a knob)
     },
     "resnet9": {
-        "width": F(int, 64, lo=4),
+        "width": F(int, 64, lo=4, hi=256),  # 4x the default: about 100M parameters
         "dropout": F(float, 0.0, **PROB),
         "bn_momentum": F(float, 0.1, lo=0.0, hi=1.0),
         "channels_last": F(bool, True),
@@ -117,19 +184,19 @@ MODEL = {
 }
 OPTIMIZER = {
     "kind": F(str, "SGD", choices=("SGD", "Adam", "AdamW")),
-    "lr": F(float, 0.01, lo=0.0),
+    "lr": F(float, 0.01, **SCALE),
     "momentum": F(float, 0.9, lo=0.0, hi=1.0, hi_open=True),
-    "weight_decay": F(float, 0.0, lo=0.0),
+    "weight_decay": F(float, 0.0, **SCALE),
     "nesterov": F(bool, False),
     "beta2": F(float, 0.999, **PROB),
-    "eps": F(float, 1e-8, lo=0.0, lo_open=True),
-    "grad_clip": F(float, 0.0, lo=0.0),
+    "eps": F(float, 1e-8, lo=0.0, hi=1.0, lo_open=True),
+    "grad_clip": F(float, 0.0, **SCALE),
 }
 GROUP = {
     "name": F(str),
     "params": F(list, item=str),
-    "lr": F(float, lo=0.0, optional=True),
-    "weight_decay": F(float, lo=0.0, optional=True),
+    "lr": F(float, **SCALE, optional=True),
+    "weight_decay": F(float, **SCALE, optional=True),
 }
 LOSS = {
     "label_smoothing": F(float, 0.0, **PROB),
@@ -139,10 +206,10 @@ ENGINE = {
     "amp": F(str, "auto", choices=("auto", "off", "bf16", "fp16")),
     "on_nonfinite": F(str, "pause", choices=("pause", "stop", "warn")),
     "flush_interval": F(float, 1.0, lo=0.01, hi=60.0),
-    "read_every": F(int, 0, lo=0),
-    "eval_every": F(int, 1, lo=1),
-    "threads": F(int, 0, lo=0),
-    "checkpoint_every": F(int, 0, lo=0),  # epochs between automatic checkpoints; 0 = only on demand and at stop
+    "read_every": F(int, 0, lo=0, hi=MAX_COUNT),
+    "eval_every": F(int, 1, lo=1, hi=MAX_COUNT),
+    "threads": F(int, 0, lo=0, hi=MAX_THREADS),  # torch's intra-op threads; 0 = torch's default
+    "checkpoint_every": F(int, 0, lo=0, hi=MAX_COUNT),  # epochs between automatic checkpoints; 0 = only on demand and at stop
     # where a non-finite loss is caught before it reaches the weights: "step" (each update, read on the host: the
     # CPU), "device" (a found-inf flag that makes a fused optimizer's step a no-op: no sync), "read" (at the
     # batched reads: it is noticed there); "auto": step on the CPU, device with a fused optimizer, else read
@@ -151,18 +218,18 @@ ENGINE = {
 
 SWA = {  # [swa]: stochastic weight averaging; without `start`, only on demand (the w key)
     "start": F(float, lo=0.0, optional=True),  # an epoch (>= 1, fractions allowed) or a fraction of the run (< 1)
-    "swa_lr": F(float, lo=0.0, lo_open=True, optional=True),  # default: the lr when SWA starts, held
-    "anneal_epochs": F(int, 10, lo=0),  # torch.optim.swa_utils.SWALR's defaults
+    "swa_lr": F(float, lo=0.0, hi=MAX_SCALE, lo_open=True, optional=True),  # default: the lr when SWA starts, held
+    "anneal_epochs": F(int, 10, lo=0, hi=MAX_COUNT),  # torch.optim.swa_utils.SWALR's defaults
     "anneal_strategy": F(str, "cos", choices=("cos", "linear")),
-    "update_every": F(int, 1, lo=1),
+    "update_every": F(int, 1, lo=1, hi=MAX_STEPS),
     "update_unit": F(str, "epoch", choices=("epoch", "step")),
 }
 EMA = {  # [ema]: an exponential moving average of the weights, updated after every optimizer step
     "decay": F(float, 0.999, lo=0.0, hi=1.0, hi_open=True),  # a knob: schedule or edit it as ema_decay
 }
 EARLY_STOPPING = {  # [early_stopping]: stop when `metric` has not improved by min_delta for `patience` evaluations
-    "patience": F(int, 5, lo=0),  # a knob: edit it while the run goes
-    "min_delta": F(float, 0.0, lo=0.0),
+    "patience": F(int, 5, lo=0, hi=MAX_COUNT),  # a knob: edit it while the run goes
+    "min_delta": F(float, 0.0, lo=0.0, hi=MAX_SCALE),
     "metric": F(str, "val_loss", choices=("val_loss", "val_acc", "train_loss")),
     "restore_best": F(bool, True),
 }
@@ -178,11 +245,11 @@ def section_defaults(name: str) -> dict:
 
 def _fields(prefix: str, table, fields: dict, skip=()) -> dict:
     if not isinstance(table, dict):
-        raise UserError(f"{prefix}: expected a table, got {table!r}")
+        raise UserError(f"{prefix}: expected a table, got {shown(table)}")
     for key in table:
         if key not in fields and key not in skip:
             valid = ", ".join(list(fields) + list(skip))
-            raise UserError(f"{prefix}.{key}: unknown key; valid keys in [{prefix}]: {valid}".replace("[.", "["))
+            raise UserError(f"{prefix}.{visible(key)}: unknown key; valid keys in [{prefix}]: {valid}".replace("[.", "["))
     out = {}
     for key, f in fields.items():
         full = f"{prefix}.{key}".lstrip(".")
@@ -197,10 +264,10 @@ def _fields(prefix: str, table, fields: dict, skip=()) -> dict:
 
 def _kinded(section: str, table, kinds: dict, default: str) -> dict:
     if not isinstance(table, dict):
-        raise UserError(f"{section}: expected a table, got {table!r}")
+        raise UserError(f"{section}: expected a table, got {shown(table)}")
     kind = table.get("kind", default)
-    if kind not in kinds:
-        raise UserError(f"{section}.kind: unknown kind {kind!r}; valid: {', '.join(kinds)}")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise UserError(f"{section}.kind: unknown kind {shown(kind)}; valid: {', '.join(kinds)}")
     return {"kind": kind, **_fields(section, table, kinds[kind], skip=("kind",))}
 
 
@@ -211,7 +278,7 @@ def validate(cfg: dict) -> dict:
     out["data"] = _kinded("data", cfg.get("data", {}), DATA, "custom" if custom else "moons")
     if custom and out["data"]["kind"] != "custom":
         raise UserError(f"data.kind: with an experiment the factory gives the data; [data] takes only "
-                        f"{', '.join(DATA['custom'])} (got kind {out['data']['kind']!r})")
+                        f"{', '.join(DATA['custom'])} (got kind {shown(out['data']['kind'])})")
     if not custom and out["data"]["kind"] == "custom":
         raise UserError("data.kind: 'custom' is for an experiment factory: set experiment = \"module:function\"")
     if custom:
@@ -220,6 +287,10 @@ def validate(cfg: dict) -> dict:
         out["model"] = {"kind": "custom"}
     else:
         out["model"] = _kinded("model", cfg.get("model", {}), MODEL, "mlp")
+        hidden = out["model"].get("hidden", [])
+        weights = sum(a * b for a, b in zip(hidden, hidden[1:]))
+        if weights > MAX_MLP_WEIGHTS:  # memory a machine does not have is not always an error: it can be a kill
+            raise UserError(f"model.hidden: {weights:,} weights between the hidden layers; at most {MAX_MLP_WEIGHTS:,}")
     opt = cfg.get("optimizer", {})
     if isinstance(opt, dict) and opt.get("kind") == "given":  # a factory's own optimizer(s): the header describes them
         if not custom:
@@ -244,8 +315,8 @@ def validate(cfg: dict) -> dict:
         raise UserError("loss.terms: expected a table of term = weight, e.g. { task = 1.0, l2 = 1e-4 }")
     for t, w in terms.items():
         if t not in LOSS_TERMS:
-            raise UserError(f"loss.terms.{t}: unknown loss term; valid: {', '.join(LOSS_TERMS)}")
-        F(float, lo=0.0).check(f"loss.terms.{t}", w)
+            raise UserError(f"loss.terms.{visible(t)}: unknown loss term; valid: {', '.join(LOSS_TERMS)}")
+        F(float, **SCALE).check(f"loss.terms.{t}", w)
     out["loss"]["terms"] = {t: float(w) for t, w in terms.items()}
     scheds = cfg.get("schedules", {})
     if not isinstance(scheds, dict) or not all(isinstance(s, dict) for s in scheds.values()):

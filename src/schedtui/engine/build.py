@@ -1,8 +1,8 @@
 """Turn a resolved config into the live objects of a run, before anything is started.
 
 Everything that can be wrong with a preset (a knob name, a schedule, a device,
-missing data) fails here with a one-line UserError, before a run directory or
-log exists. torch only; must not import textual/rich.
+missing data, memory that cannot be allocated) fails here with a one-line
+UserError, before a run directory or log exists. torch only; must not import textual/rich.
 """
 
 from __future__ import annotations
@@ -101,9 +101,20 @@ def _knob_value(k) -> float:
 
 
 def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
-    """The run's parts; in a data-parallel job (engine.ddp) on this rank's device, the data sharded, the model
-    wrapped in DistributedDataParallel for training."""
-    parts = _build(cfg, data_dir)
+    """The run's parts; a one-line UserError for anything wrong, memory that cannot be had included. In a
+    data-parallel job (engine.ddp): on this rank's device, the data sharded, the model wrapped in
+    DistributedDataParallel for training."""
+    try:
+        parts = _build_run(cfg, data_dir)
+    except MemoryError:
+        raise UserError(_NO_MEMORY.format(why="MemoryError")) from None
+    except RuntimeError as e:  # torch.OutOfMemoryError is one; the CPU allocator raises a plain RuntimeError
+        text = str(e)
+        if isinstance(e, getattr(torch, "OutOfMemoryError", ())) or "can't allocate memory" in text \
+                or "out of memory" in text.lower():
+            why = " ".join(text.split())
+            raise UserError(_NO_MEMORY.format(why=why[:160] + ("..." if len(why) > 160 else ""))) from None
+        raise
     from schedtui.engine import ddp
 
     d = ddp.current()
@@ -116,7 +127,11 @@ def build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     return parts
 
 
-def _build(cfg: dict, data_dir: str | Path) -> RunParts:
+_NO_MEMORY = ("not enough memory to build the run ({why}); make it smaller: data.n_samples, model.hidden or "
+              "model.width, data.batch_size")
+
+
+def _build_run(cfg: dict, data_dir: str | Path) -> RunParts:
     from schedtui.engine import ddp
 
     d = ddp.current()

@@ -19,7 +19,8 @@ Contract:
   (a path, or a file name inside `checkpoints/`), else the one `latest` names, else
   the highest step. Needs no torch.
 - `read(path, device)` loads one with `weights_only=True` and refuses, with a one-line
-  UserError, a file that is not a checkpoint or is of another format version.
+  UserError, a file that is not a checkpoint, is of another format version, or lacks
+  (or has of another type) a key that `restore` reads.
 - `restore(core, state)` puts a built (not started) run core and its driver back in that state, or
   raises UserError when the checkpoint does not fit the run (another run, config,
   model, optimizer or set of knobs / components).
@@ -38,6 +39,7 @@ import re
 from pathlib import Path
 
 from schedtui.errors import UserError
+from schedtui.safe_text import visible
 
 FORMAT = "schedtui-checkpoint"
 VERSION = 2  # 1: written before resume existed (model, optimizer, edits only); not resumable
@@ -136,17 +138,23 @@ def save(path: Path, state: dict) -> Path:
 def find(run_dir: Path, explicit: str | None = None) -> Path | None:
     folder = Path(run_dir) / "checkpoints"
     if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.is_file() and (folder / explicit).is_file():
-            p = folder / explicit
-        if not p.is_file():
-            raise UserError(f"--from {explicit}: no such checkpoint file")
+        try:
+            p = Path(explicit).expanduser()
+            if not p.is_file() and (folder / explicit).is_file():
+                p = folder / explicit
+            found = p.is_file()
+        except (OSError, ValueError):  # a name the file system cannot look up (a NUL byte, too long)
+            found = False
+        if not found:
+            raise UserError(f"--from {visible(explicit)}: no such checkpoint file")
         return p
     try:
-        name = (folder / LATEST).read_text(encoding="utf-8").strip()
-        if _NAME.fullmatch(name) and (folder / name).is_file():
-            return folder / name
-    except OSError:
+        pointer = folder / LATEST
+        if pointer.is_file() and pointer.stat().st_size < 4096:  # never a FIFO or a device: reading could block
+            name = pointer.read_text(encoding="utf-8").strip()
+            if _NAME.fullmatch(name) and (folder / name).is_file():
+                return folder / name
+    except (OSError, UnicodeDecodeError):
         pass
     found = sorted((int(m.group(1)), f) for f in folder.glob("step-*.pt") if (m := _NAME.fullmatch(f.name)))
     return found[-1][1] if found else None
@@ -162,14 +170,75 @@ def read(path: Path, device) -> dict:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
         why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: not a readable schedtui checkpoint ({why[:120]})") from None
+    except Exception as e:  # torch.load on a file of another kind raises more than it documents (IndexError...)
+        raise UserError(f"{path}: not a readable schedtui checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{path}: not a schedtui checkpoint (no format {FORMAT!r})")
     v = state.get("version")
     if v != VERSION:
-        newer = isinstance(v, int) and v > VERSION
-        raise UserError(f"{path}: checkpoint version {v!r} was written by {'a newer' if newer else 'an older'} "
+        newer = isinstance(v, int) and not isinstance(v, bool) and v > VERSION
+        raise UserError(f"{path}: checkpoint version {v!r:.40} was written by {'a newer' if newer else 'an older'} "
                         f"schedtui; this one resumes version {VERSION}")
+    where = _missing(state, _SHAPE, "")
+    if where:
+        raise UserError(f"{path}: a damaged checkpoint ({where}); resume from another with --from")
     return state
+
+
+_OPTIONAL = object()  # the key may be None
+_NUM = (int, float)
+# What `restore` reads, key by key: a type, a nested shape (dict), or a tuple of types (None allowed where listed).
+_SHAPE = {
+    "run_id": (str, type(None)), "config_hash": str, "steps_per_epoch": int, "step": int, "epoch": int,
+    "position": {"epoch": int, "batch": int},
+    "model": dict, "optimizer": dict, "scaler": (dict, type(None)),
+    "schedules": {"overrides": dict, "observed": list},
+    "knobs": dict,
+    "rng": {"torch": "tensor", "cuda": (list, tuple, type(None)), "python": (list, tuple), "loader": _OPTIONAL},
+    "engine": {"samples": int, "active_s": _NUM, "best": dict, "epoch_losses": list, "plan": list,
+               "rerun": (dict, type(None))},
+    "stateful": dict,
+}
+
+
+def _missing(state: dict, shape: dict, prefix: str) -> str | None:
+    """What in `state` does not have `shape` (a missing key, a value of another type), or None."""
+    import torch
+
+    for key, want in shape.items():
+        name = f"{prefix}{key}"
+        if key not in state:
+            return f"no {name}"
+        v = state[key]
+        if isinstance(want, dict):
+            if not isinstance(v, dict):
+                return f"{name} is not a table"
+            inner = _missing(v, want, name + ".")
+            if inner:
+                return inner
+        elif want is _OPTIONAL:
+            continue
+        elif want == "tensor":
+            if not isinstance(v, torch.Tensor):
+                return f"{name} is not a tensor"
+        elif isinstance(v, bool) and bool not in (want if isinstance(want, tuple) else (want,)) \
+                or not isinstance(v, want):
+            return f"{name} is a {type(v).__name__}"
+    if prefix == "":
+        if state["step"] < 0 or state["steps_per_epoch"] < 1:
+            return "a negative step, or no steps in an epoch"
+        if not all(isinstance(k, str) and isinstance(x, _NUM) and not isinstance(x, bool) for k, x in state["knobs"].items()):
+            return "knobs are not numbers"
+        python = state["rng"]["python"]
+        if len(python) != 3 or not isinstance(python[1], (list, tuple)):
+            return "rng.python is not a random state"
+        if not all(isinstance(p, (list, tuple)) and len(p) == 3 and isinstance(p[0], int) and isinstance(p[2], dict)
+                   for p in state["engine"]["plan"]):
+            return "engine.plan is not a list of [step, command, arguments]"
+        if not all(isinstance(ov, dict) and isinstance(ov.get("op"), str) and isinstance(ov.get("step"), int)
+                   for ov in state["schedules"]["overrides"].values()):
+            return "schedules.overrides are not edits"
+    return None
 
 
 # ---- restoring ----------------------------------------------------------------------------------

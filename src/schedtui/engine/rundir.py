@@ -1,7 +1,9 @@
 """A run's directory: RUNS_DIR/<preset>-<timestamp>/ with events.jsonl and config.toml.
 
 Created exclusively: a second run in the same second gets a suffix, nothing is
-ever overwritten. The log's header records the full resolved config, seed,
+ever overwritten. Always directly inside RUNS_DIR: a name that is not a safe run
+name (`config.schema.name_problem`: it could be a path) is refused, and the
+created directory is checked to resolve inside RUNS_DIR. The log's header records the full resolved config, seed,
 device and versions. torch only for its version; no textual/rich.
 """
 
@@ -17,11 +19,15 @@ import torch
 
 import schedtui
 from schedtui.config.dump import dumps
+from schedtui.config.schema import name_problem
 from schedtui.errors import UserError
 from schedtui.events import EventLog
 
 
 def make_run_dir(runs_dir: str | Path, preset: str) -> Path:
+    why = name_problem(preset)
+    if why:  # resolve() and rerun make names safe before this: a last guard, before anything is created
+        raise UserError(f"run name: {why}")
     root = Path(runs_dir).expanduser()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -32,6 +38,9 @@ def make_run_dir(runs_dir: str | Path, preset: str) -> Path:
         path = root / (f"{preset}-{stamp}" if i == 1 else f"{preset}-{stamp}-{i}")
         try:
             path.mkdir()
+            if path.resolve().parent != root.resolve():  # a safe name cannot do this: the last word on it
+                path.rmdir()
+                raise UserError(f"--runs-dir {root}: the run directory {path} would not be inside it")
             return path
         except FileExistsError:
             continue

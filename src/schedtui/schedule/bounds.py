@@ -35,7 +35,10 @@ class Bounds:
         return f"{left}{self.lo:g}, {self.hi:g}{right}"
 
 
-NONNEGATIVE = Bounds(0.0)
+# What an optimizer, a loss or a clip multiplies with float32 tensors: past this, float32 arithmetic overflows
+# (a weight_decay of 1e300 crashed a run in Adam's step). Far above any useful lr, weight decay, loss weight or clip.
+MAX_SCALE = 1e6
+NONNEGATIVE = Bounds(0.0, MAX_SCALE)
 UNIT_OPEN = Bounds(0.0, 1.0, hi_open=True)
 UNIT = Bounds(0.0, 1.0)
 ANY = Bounds()

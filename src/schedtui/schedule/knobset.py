@@ -337,7 +337,13 @@ class KnobSchedules:
         stride = max(1, (last - from_step) // _CHECK_POINTS)
         steps = list(range(from_step, last + 1, stride)) + [last]
         for s in steps:
-            vals = self.values(s, exact=False)
+            try:
+                vals = self.values(s, exact=False)
+            except UserError:
+                raise
+            except Exception as e:  # torch's arithmetic on the arguments given (an overflow, a division by zero)
+                raise UserError(f"{what.format(knob=', '.join(knobs))} cannot be computed at step {s}: "
+                                f"{type(e).__name__}: {e}") from None
             for k in knobs:
                 why = self.bounds[k].problem(vals[k])
                 if why:

@@ -16,6 +16,7 @@ import math
 from schedtui.errors import UserError
 from schedtui.schedule import native
 from schedtui.schedule.timing import UNITS, Timing
+from schedtui.schedule.torch_args import check_torch_args
 from schedtui.schedule.torch_kinds import PLATEAU_METRICS, TORCH_KINDS, PlateauSchedule, TorchSchedule, torch_arg_names
 
 __all__ = ["ALL_KINDS", "NATIVE_KINDS", "TORCH_KINDS", "Timing", "build_schedule", "describe_spec"]
@@ -137,17 +138,24 @@ def _torch(kind, args, *, knob, start, unit, timing, origin):
         args["total_steps"] = left
     if kind == "CosineAnnealingLR" and "T_max" not in args:
         args["T_max"] = left
+    metric = args.pop("metric", "val_loss") if kind == "ReduceLROnPlateau" else None
+    args = check_torch_args(kind, args, knob)
     try:
         if kind == "ReduceLROnPlateau":
-            metric = args.pop("metric", "val_loss")
             if metric not in PLATEAU_METRICS:
                 _fail(knob, f"metric must be one of {', '.join(PLATEAU_METRICS)}, got {metric!r}")
             if "mode" not in args and metric.endswith("acc"):
                 args["mode"] = "max"
             return PlateauSchedule(args, start, metric)
-        return TorchSchedule(kind, args, start, unit, timing)
-    except (TypeError, ValueError, ZeroDivisionError, KeyError) as e:
-        _fail(knob, f"{kind}: {e}")
+        sched = TorchSchedule(kind, args, start, unit, timing)
+        sched.value(1)  # its first steps, now: what torch fails at only once stepped fails here, not mid-run
+        return sched
+    except UserError:
+        raise
+    except Exception as e:  # torch's own checks (TypeError, ValueError...) and what its arithmetic raises
+        if isinstance(e, (TypeError, ValueError)):
+            _fail(knob, f"{kind}: {e}")
+        _fail(knob, f"torch's {kind} fails with these arguments ({type(e).__name__}: {e})")
 
 
 def describe_spec(spec: dict) -> str:

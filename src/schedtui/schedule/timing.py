@@ -3,14 +3,18 @@
 `step` is the number of optimizer updates completed; the value for update k+1 is
 computed when step == k. A schedule counts from its origin (0 for the preset's
 schedule, the edit's step for a schedule given mid-run) in `unit = "step"` or
-`"epoch"`; epochs may be fractional. Pure Python.
+`"epoch"`; epochs may be fractional. A run has at most `MAX_STEPS` updates (a
+one-line UserError past that). Pure Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schedtui.errors import UserError
+
 UNITS = ("step", "epoch")
+MAX_STEPS = 1_000_000_000  # optimizer updates in one run: more is a typo (--epochs 1e20), not a plan
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,9 @@ class Timing:
     def __post_init__(self):
         if self.steps_per_epoch < 1:
             raise ValueError("steps_per_epoch must be >= 1")
+        if self.total_steps > MAX_STEPS:
+            raise UserError(f"the run would take {self.total_steps:,} optimizer updates ({self.steps_per_epoch:,} "
+                            f"per epoch); at most {MAX_STEPS:,}: fewer epochs or a larger batch")
 
     def in_unit(self, steps: int, unit: str) -> float:
         """`steps` optimizer updates expressed in `unit` (fractional epochs allowed)."""
