@@ -29,9 +29,8 @@ def rerun(tmp_path, log, name, runs="b", *extra):
     return rc, only_log(tmp_path / runs)
 
 
-def EXP(name):  # TEMP until the --experiment gate lands
-    import os
-    return [] if os.environ.get("NO_EXP_GATE") else ["--experiment", f"examples.{name}:experiment"]
+def EXP(name):  # rerun and resume import a factory only when the command line names it
+    return ["--experiment", f"examples.{name}:experiment"]
 
 
 def values(log):
