@@ -90,6 +90,11 @@ def _resume(parts, r: ResumeFrom, start: bool, dist=None) -> StartedRun:
     state = checkpoint.read(r.checkpoint, parts.device)
     if state.get("run_id") != r.header.get("run_id"):
         raise UserError(f"{r.checkpoint}: a checkpoint of run {state.get('run_id')}, not of this run ({r.header.get('run_id')})")
+    if state["step"] > r.last_step:  # the log lost steps the checkpoint has trained: never resume over a hole
+        earlier = [c.name for c in checkpoint.listed(r.run_dir) if checkpoint.step_of(c) <= r.last_step]
+        way_out = f"resume from an earlier one with --from {earlier[-1]}" if earlier else "no earlier checkpoint is in the log"
+        raise UserError(f"{r.checkpoint.name} is at step {state['step']} but the log ends at step {r.last_step}: "
+                        f"steps {r.last_step + 1}..{state['step']} are not in the log; {way_out}")
     _, log = ddp_run.shared_log(dist, lambda: (r.run_dir, EventLog.reopen(
         r.run_dir / "events.jsonl", flush_interval=parts.cfg["engine"]["flush_interval"])))
     try:

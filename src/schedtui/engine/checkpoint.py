@@ -160,6 +160,17 @@ def find(run_dir: Path, explicit: str | None = None) -> Path | None:
     return found[-1][1] if found else None
 
 
+def listed(run_dir: Path) -> list[Path]:
+    """The run's checkpoint files, by step."""
+    found = [(step_of(f), f) for f in (Path(run_dir) / "checkpoints").glob("step-*.pt")]
+    return [f for step, f in sorted(found) if step >= 0]
+
+
+def step_of(path: Path) -> int:
+    m = _NAME.fullmatch(Path(path).name)
+    return int(m.group(1)) if m else -1
+
+
 def read(path: Path, device) -> dict:
     import pickle
 
