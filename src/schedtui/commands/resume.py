@@ -25,6 +25,7 @@ from schedtui.commands import command_parser
 from schedtui.config.schema import validate
 from schedtui.errors import UserError
 from schedtui.events import read_log
+from schedtui.safe_text import visible
 
 EPILOG = """\
 examples:
@@ -58,9 +59,9 @@ def plan_resume(run_dir: str, explicit: str | None) -> tuple[dict, object]:
         d = d.parent
     if not d.is_dir():
         raise UserError(f"{d}: no such run directory")
-    log = read_log(d)
+    log = read_log(d, strict=False)  # a damaged line is skipped, and said so
     for w in log.warnings:
-        print(f"schedtui resume: warning: {w}", file=sys.stderr)
+        print(f"schedtui resume: warning: {log.path}: {visible(w)}", file=sys.stderr)
     if not isinstance(log.header.get("config"), dict):
         raise UserError(f"{log.path}: the header has no config to resume")
     end = next((ev for ev in reversed(log.events) if ev["type"] in ("end", "resume") and
