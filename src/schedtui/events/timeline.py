@@ -78,13 +78,14 @@ class Timeline:
         if self.version < VERSION:
             self.header = upgrade(self.header, self.version)
         self.warnings: list[str] = []
-        cfg = self.header.get("config")
+        cfg, epochs = self.header.get("config"), None
         if not isinstance(cfg, dict):
             self.warnings.append(f"header: its config is {type(cfg).__name__}, not a table (ignored)")
-            cfg = {}
-        spe, epochs = _int(self.header.get("steps_per_epoch")), _int(cfg.get("epochs", 0))
-        if epochs is None:
-            self.warnings.append(f"header: epochs {cfg.get('epochs')!r} is not a whole number (ignored)")
+        else:
+            epochs = _int(cfg.get("epochs", 0))
+            if epochs is None:
+                self.warnings.append(f"header: epochs {cfg.get('epochs')!r} is not a whole number (ignored)")
+        spe = _int(self.header.get("steps_per_epoch"))
         self.total_steps = spe * epochs if spe is not None and epochs is not None else None
         self.bucket = max(1, -(-(self.total_steps or 0) // self.capacity))
         self.events: list[dict] = []  # every non-step event, in file order
