@@ -74,6 +74,33 @@ def test_export_messages_show_paths_as_text(tmp_path, capsys):
     assert "torn last line" in err and "[link=file:___etc_passwd]click[_link]" in err and "\\x1b]0;owned\\x07" in err
 
 
+def test_export_csv_to_a_terminal_shows_control_characters_and_to_a_pipe_keeps_the_data(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    log = evil_log(tmp_path / "events.jsonl", knob=EVIL)
+    cmd = [sys.executable, "-m", "schedtui", "export", str(log), "--csv", "-"]
+    piped = subprocess.run(cmd, capture_output=True, timeout=60)
+    assert piped.returncode == 0 and EVIL.encode() in piped.stdout  # data for pandas, as logged
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.wait(60) == 0
+    assert_safe(shown.decode())
+
+
 def test_cli_error_line_shows_the_message_as_text(tmp_path, capsys):
     assert main(["run", "m:f", "--preset", str(tmp_path / f"{EVIL.replace('/', '_')}.toml")]) == 2
     out, err = capsys.readouterr()

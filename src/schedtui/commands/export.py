@@ -82,7 +82,8 @@ def _write_csv_file(log, s, path: Path, force: bool) -> int:
 
 
 def _write_csv_stdout(log, s) -> int:
-    n = write_csv(log, sys.stdout, s)
+    # data for a pipe as it is; on a terminal, a log's strings with their control characters made visible
+    n = write_csv(log, sys.stdout, s, text=visible if sys.stdout.isatty() else None)
     sys.stdout.flush()  # `| head` going away raises BrokenPipeError here: the CLI ends quietly (141)
     return n
 

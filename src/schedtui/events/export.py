@@ -118,12 +118,14 @@ def csv_rows(log, s: Scan | None = None) -> Iterator[list]:
                    ev.get("split"), ev.get("model"), *empty]
 
 
-def write_csv(log, file, s: Scan | None = None) -> int:
-    """Write the CSV to an open text file (opened with newline=""); returns the data rows written."""
+def write_csv(log, file, s: Scan | None = None, text=None) -> int:
+    """Write the CSV to an open text file (opened with newline=""); returns the data rows written.
+    `text`, when given, is applied to every string cell (the command makes control characters visible
+    when the CSV goes to a terminal)."""
     w = csv.writer(file, lineterminator="\n")
     n = -1
     for n, row in enumerate(csv_rows(log, s)):
-        w.writerow(row)
+        w.writerow(row if text is None else [text(v) if isinstance(v, str) else v for v in row])
     return n
 
 

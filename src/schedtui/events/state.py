@@ -18,7 +18,7 @@ def _number(v) -> bool:
 
 def _count(v) -> int | None:
     """A header's count (epochs, steps per epoch), or None when a damaged one holds something else."""
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else None
 
 
 @dataclass

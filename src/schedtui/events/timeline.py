@@ -51,8 +51,8 @@ class _Damaged(Exception):
 
 
 def _int(v) -> int | None:
-    """A non-negative int from a header field, or None (a damaged header: "many" epochs, a list...)."""
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+    """A non-negative int from a header field, or None (a damaged header: "many" epochs, a list, 10**400)."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else None
 
 
 def _num(v) -> float | None:
