@@ -72,8 +72,9 @@ class RunState:
             if self.total_steps and _number(self.step) and self.step > s0 and self.elapsed_s > t0:
                 self.eta_s = (self.elapsed_s - t0) / (self.step - s0) * (self.total_steps - self.step)
         elif t == "eval":
-            self.evals[ev.get("model", "raw")] = ev
-            if ev.get("model", "raw") != "raw":
+            model = ev.get("model", "raw")
+            self.evals[model if isinstance(model, str) else str(model)] = ev
+            if model != "raw":
                 return
             self.last_eval = ev
             if _number(ev.get("acc")) and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
