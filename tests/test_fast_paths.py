@@ -137,6 +137,10 @@ def test_step_events_are_encoded_as_json_writes_them():
         _strict(line)
         back, why = _parse(line.encode())
         assert why == "" and same(back, json.loads(json.dumps(ev))), (ev, back)  # keys as json writes them
+    for odd in ({"loss": 1e308, "knobs": {"a": 1e308}}, {"loss": math.nan, "knobs": {"a": -math.inf}, "terms": {"t": math.inf}}):
+        ev = {"seq": 1, "type": "step", "step": 1, "time": 0.1, "epoch": 0, "loss": odd["loss"], "knobs": odd["knobs"],
+              "samples_per_s": 1.0, **({"terms": odd["terms"]} if "terms" in odd else {})}
+        assert enc(ev) == _standard(ev)  # a sum that overflows; NaN and infinities in the step fast path
 
 
 def test_emit_many_numbers_stamps_and_hands_out_like_emit(tmp_path):

@@ -7,12 +7,13 @@ is finite. A non-finite float is written as the string "NaN", "Infinity" or
 `schedtui.events.format`), so the line stays standard JSON and the reader puts the
 float back. An event shaped like the engine's step events (`seq, type, step,
 time, epoch, loss, knobs, samples_per_s` and optionally `terms`, every value a
-plain finite int or float) is written with one %-format of a template made once
-per set of knob names: `%r` of an int or a float is the text json writes, and the
-float reprs are most of the cost. Anything else (None, NaN, infinities, a bool, a
-float subclass, another shape) goes to the C encoder that `json.dumps` uses, built
-once per log; an event it refuses for a non-finite float is copied with the
-strings in place (`_finite`) and encoded again. Either way the text is json's (a
+plain int or float) is written with one %-format of a template made once per set
+of knob names: `%r` of a finite int or float is the text json writes, and the
+float reprs are most of the cost; a NaN or infinity among them (a diverged run
+writes one every step) goes in as its string, its path appended. Anything else
+(None, a bool, a float subclass, another shape) goes to the C encoder that
+`json.dumps` uses, built once per log; an event it refuses for a non-finite float
+is copied with the strings in place (`_finite`) and encoded again. Either way the text is json's (a
 test checks this on random events). A value json cannot encode (a tensor, a numpy
 scalar, a path, a set) goes through `_default`; an event that still cannot be
 encoded keeps its seq, type, step and time and says why.
@@ -32,6 +33,16 @@ _STEP_TERMS = STEP_KEYS + ("terms",)
 _CACHE_MAX = 4096
 _NUMBERS = frozenset((int, float))
 _type = type
+_isfinite = math.isfinite
+
+
+class _Raw(str):
+    """Text that `%r` writes as it is: a non-finite value's JSON string in a step line's template."""
+
+    __repr__ = str.__str__
+
+
+_NAMED = {"NaN": _Raw('"NaN"'), "Infinity": _Raw('"Infinity"'), "-Infinity": _Raw('"-Infinity"')}
 
 
 def _default(o):
@@ -135,6 +146,26 @@ def make_encoder():
             return strict(_finite(ev))
 
     templates: dict = {}  # (knob names, term names or None) -> the line as a %-template of its values
+    value_paths: dict = {}  # the same key -> the JSON text of each value's path, in the template's order
+
+    def nonfinite(key: tuple, tpl: str, vals: tuple) -> str:
+        """A step line whose plain numbers include NaN or an infinity: those as strings, their paths listed."""
+        bad = [i for i, v in enumerate(vals) if v.__class__ is float and not _isfinite(v)]
+        if not bad:  # only the sum overflowed
+            return tpl % vals
+        paths = value_paths.get(key)
+        if paths is None:
+            knobs, terms = key
+            paths = (['["seq"]', '["step"]', '["time"]', '["epoch"]', '["loss"]']
+                     + ['["knobs",' + encode_basestring_ascii(k) + "]" for k in knobs] + ['["samples_per_s"]']
+                     + ['["terms",' + encode_basestring_ascii(k) + "]" for k in terms or ()])
+            if len(value_paths) >= _CACHE_MAX:
+                value_paths.clear()
+            value_paths[key] = paths
+        vals = list(vals)
+        for i in bad:
+            vals[i] = _NAMED[_float_text(vals[i])]
+        return (tpl[:-1] % tuple(vals)) + ',"' + NONFINITE + '":[' + ",".join(paths[i] for i in bad) + "]}"
 
     def template(key: tuple) -> str:
         knobs, terms = key
@@ -152,8 +183,8 @@ def make_encoder():
         return tpl
 
     def step(ev) -> str:
-        """One C-level %-format of every value (%r of an int or float is json's own text), when every value
-        is a plain finite int or float; else _Other (None, NaN, a bool, a float subclass: json's encoder)."""
+        """One C-level %-format of every value (%r of a finite int or float is json's own text), when every
+        value is a plain int or float; else _Other (None, a bool, a float subclass: json's encoder)."""
         order = tuple(ev)
         if order == STEP_KEYS:
             terms = None
@@ -173,8 +204,9 @@ def make_encoder():
             vals += tuple(terms.values())
         if set(map(_type, vals)) <= _NUMBERS:
             total = sum(vals)
-            if total - total == 0:  # every value finite (an overflowing sum only sends a line the slow way)
+            if total - total == 0:  # every value finite
                 return tpl % vals
+            return nonfinite(key, tpl, vals)  # a NaN or an infinity (or a sum that overflowed)
         raise _Other
 
     def encode(ev: dict) -> str:
