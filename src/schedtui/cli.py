@@ -122,7 +122,7 @@ def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
 def cmd_presets() -> int:
     from schedtui.config import list_presets
 
-    presets = list_presets()
+    presets = {visible(name): visible(desc) for name, desc in list_presets().items()}  # preset files are data
     width = max(map(len, presets), default=0)
     for name, desc in presets.items():
         print(f"{name:<{width}}  {desc}")
