@@ -128,7 +128,6 @@ BAD = {
     "binary": b"\x00\x01\x02\xff\xfe" * 20,
     "wrong format": b'{"format": "something-else", "version": 1}\n',
     "newer version": (header_line(version=99) + "\n").encode(),
-    "garbage mid-file": (header_line() + "\nnot json{\n" + STEP + "\n").encode(),
 }
 
 

@@ -13,7 +13,7 @@ def test_moons_run_logs_every_update_with_every_knob(tmp_path):
     log = run_to_end(engine)
     spe = engine.parts.timing.steps_per_epoch
     h = log.header
-    assert h["format"] == "schedtui-events" and h["version"] == 1 and h["preset"] == "moons"
+    assert h["format"] == "schedtui-events" and h["version"] == 2 and h["preset"] == "moons"
     assert h["config"]["epochs"] == 3 and h["seed"] == 0 and h["device"] == "cpu" and "torch" in h["versions"]
     steps = of_type(log, "step")
     assert [e["step"] for e in steps] == list(range(1, 3 * spe + 1))

@@ -109,19 +109,19 @@ def test_plain_json_lines_without_header_refused(tmp_path):
 
 
 def test_newer_version_refused(tmp_path):
-    path = write(tmp_path / "e.jsonl", header(version=2), ev(1))
+    path = write(tmp_path / "e.jsonl", header(version=3), ev(1))
     with pytest.raises(LogError) as e:
         read_log(path)
-    assert "newer schedtui (log version 2, this reads up to 1)" in one_line_error(path, e)
+    assert "newer schedtui (log version 3, this reads up to 2)" in one_line_error(path, e)
 
 
 def test_older_version_goes_through_upgrades(tmp_path, monkeypatch):
-    monkeypatch.setattr(fmt, "VERSION", 2)
-    monkeypatch.setattr("schedtui.events.reader.VERSION", 2)
-    monkeypatch.setitem(fmt.UPGRADES, 1, lambda e: {**e, "version": 2} if e["type"] == "header" else {**e, "upgraded": True})
+    monkeypatch.setattr(fmt, "VERSION", 3)
+    monkeypatch.setattr("schedtui.events.reader.VERSION", 3)
+    monkeypatch.setitem(fmt.UPGRADES, 2, lambda e: {**e, "version": 3} if e["type"] == "header" else {**e, "upgraded": True})
     path = write(tmp_path / "e.jsonl", header(version=1), ev(1))
     log = read_log(path)
-    assert log.header["version"] == 2 and log.events[0]["upgraded"] is True
+    assert log.header["version"] == 3 and log.events[0]["upgraded"] is True
 
 
 def test_empty_file_refused(tmp_path):

@@ -23,7 +23,7 @@ def test_header_written_and_flushed_at_once(tmp_path):
     try:
         (head,) = lines(path)
         assert head["format"] == FORMAT == "schedtui-events"
-        assert head["version"] == VERSION == 1
+        assert head["version"] == VERSION == 2
         assert head["seq"] == 0 and head["type"] == "header" and head["time"] == 0.0
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", head["wall"])
         assert head["run_id"] == "abc" and head["preset"] == "cifar10" and head["config"] == {"lr": 0.1}

@@ -3,7 +3,8 @@
 - knob values kept while their schedule holds them (`KnobSchedules`' hold cache) equal
   values computed afresh, step by step, through edits, observed metrics and a state load;
 - torch schedules stepped ahead in chunks equal torch's classes stepped once per update;
-- the step-event encoder writes json's own text;
+- the step-event encoder writes json's own text (standard JSON: a non-finite float as its name, listed in
+  `$nonfinite`), and the reader gets the event back;
 - `EventLog.emit_many` numbers, stamps and hands out events like `emit`;
 - a `LineWidget` line is drawn as Textual's own text pipeline draws it.
 """
@@ -96,11 +97,50 @@ def _random_event(rng: random.Random, k: int) -> dict:
     return ev
 
 
+def _standard(ev: dict) -> str:
+    """The log's line, the plain way: json's text, each non-finite float written as its name, their paths listed."""
+    paths = []
+
+    def walk(o, path):
+        if isinstance(o, float) and not math.isfinite(o):
+            paths.append(path)
+            return "NaN" if o != o else ("Infinity" if o > 0 else "-Infinity")
+        if isinstance(o, dict):
+            return {k if isinstance(k, str) else json.dumps(k): walk(v, path + [k if isinstance(k, str) else json.dumps(k)])
+                    for k, v in o.items()}
+        if isinstance(o, list):
+            return [walk(v, path + [i]) for i, v in enumerate(o)]
+        return o
+
+    out = walk(ev, [])
+    if paths:
+        out["$nonfinite"] = paths
+    return json.dumps(out, separators=(",", ":"), allow_nan=False)
+
+
+def _strict(line: str):
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
 def test_step_events_are_encoded_as_json_writes_them():
+    from schedtui.events.compare import same
+    from schedtui.events.reader import _parse
+
     enc, rng = make_encoder(), random.Random(0)
     for k in range(3000):
         ev = _random_event(rng, k)
-        assert enc(ev) == json.dumps(ev, separators=(",", ":"), allow_nan=True), ev
+        line = enc(ev)
+        assert line == _standard(ev), ev
+        _strict(line)
+        back, why = _parse(line.encode())
+        assert why == "" and same(back, json.loads(json.dumps(ev))), (ev, back)  # keys as json writes them
+    for odd in ({"loss": 1e308, "knobs": {"a": 1e308}}, {"loss": math.nan, "knobs": {"a": -math.inf}, "terms": {"t": math.inf}}):
+        ev = {"seq": 1, "type": "step", "step": 1, "time": 0.1, "epoch": 0, "loss": odd["loss"], "knobs": odd["knobs"],
+              "samples_per_s": 1.0, **({"terms": odd["terms"]} if "terms" in odd else {})}
+        assert enc(ev) == _standard(ev)  # a sum that overflows; NaN and infinities in the step fast path
 
 
 def test_emit_many_numbers_stamps_and_hands_out_like_emit(tmp_path):

@@ -8,7 +8,11 @@ exit status 2, with nothing started.
 While a run goes, SIGINT, SIGTERM and SIGHUP stop it at the next step boundary
 with status `interrupted` (a checkpoint and the `end` event are written, so
 `schedtui resume` continues it) and the process exits with 128 + the signal
-number: 130, 143, 129 (`schedtui.interrupts`).
+number: 130, 143, 129 (`schedtui.interrupts`). A reader that goes away
+(`schedtui replay RUN | head`) ends the command quietly with status 141, as
+SIGPIPE ends other Unix tools. Strings that came from a preset, a log or user
+code are printed through `schedtui.safe_text` (control characters made visible,
+Rich markup escaped).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from schedtui import __version__
 from schedtui.errors import UserError
+from schedtui.safe_text import markup, visible
 from schedtui.ui import LIVE_REFRESH_HZ
 
 DEFAULT_DATA_DIR = os.environ.get("SCHEDTUI_DATA", str(Path("~/.cache/schedtui/data").expanduser()))
@@ -137,7 +142,7 @@ def _in_torchrun() -> bool:
 def cmd_presets() -> int:
     from schedtui.config import list_presets
 
-    presets = list_presets()
+    presets = {visible(name): visible(desc) for name, desc in list_presets().items()}  # preset files are data
     width = max(map(len, presets), default=0)
     for name, desc in presets.items():
         print(f"{name:<{width}}  {desc}")
@@ -158,17 +163,18 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
     from schedtui.headless import run_headless
     from schedtui.launch import start_run
 
-    console = Console()
-    with console.status(f"preparing {cfg['name']} (loading torch, data and model)..."):
+    console = Console(emoji=False)
+    with console.status(f"preparing {markup(cfg['name'])} (loading torch, data and model)..."):
         started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
     engine = started.engine
-    console.print(f"schedtui {cfg['name']} on {cfg['device'] if 'resume' in launch else started.header['device']}: "
+    device = cfg['device'] if 'resume' in launch else started.header['device']
+    console.print(f"schedtui {markup(cfg['name'])} on {markup(device)}: "
                   f"{cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
-    console.print(f"log: {started.run_dir / 'events.jsonl'}", soft_wrap=True)
+    console.print(f"log: {markup(started.run_dir / 'events.jsonl')}", soft_wrap=True)
     if "source" in started.header:
-        console.print(f"rerun of {started.header['source']['log']}", soft_wrap=True)
+        console.print(f"rerun of {markup(started.header['source']['log'])}", soft_wrap=True)
     if launch.get("resume") is not None:
-        console.print(f"resumed from {launch['resume'].checkpoint} at step {engine.step}", soft_wrap=True)
+        console.print(f"resumed from {markup(launch['resume'].checkpoint)} at step {engine.step}", soft_wrap=True)
     interrupts.on_signal = lambda signum: engine.send("stop", status="interrupted")
     if interrupts.signum is not None:  # a SIGTERM or SIGHUP while the run was being built
         engine.send("stop", status="interrupted")
@@ -177,7 +183,7 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
                          interrupts)
     status = engine.status  # (a data-parallel rank other than 0 has no events: its engine knows)
     if status in ("stopped", "interrupted"):
-        console.print(f"continue it with: schedtui resume {started.run_dir}", soft_wrap=True)
+        console.print(f"continue it with: schedtui resume {markup(started.run_dir)}", soft_wrap=True)
     if interrupts.exit_code is not None:
         return interrupts.exit_code
     if status == "crashed" and state.user_error:  # the factory's code handed over something unusable
@@ -209,16 +215,16 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     if source.error is not None:
         if isinstance(source.error, UserError):
             raise source.error
-        print(f"schedtui: the run could not start: {type(source.error).__name__}: {source.error}", file=sys.stderr)
+        print(f"schedtui: the run could not start: {type(source.error).__name__}: {visible(source.error)}", file=sys.stderr)
         return 1
     engine = source.engine
     if engine is not None:
         if engine.running:  # the app closed while the run went on: stop it so the log ends properly
             engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
             engine.join()
-        print(f"schedtui: run {engine.status}; log: {source.run_dir / 'events.jsonl'}")
+        print(f"schedtui: run {engine.status}; log: {visible(source.run_dir / 'events.jsonl')}")
         if engine.status in ("stopped", "interrupted"):
-            print(f"continue it with: schedtui resume {source.run_dir}")
+            print(f"continue it with: schedtui resume {visible(source.run_dir)}")
         if interrupts.exit_code is not None:
             return interrupts.exit_code
         return 0 if engine.status in ("completed", "stopped") else 1
@@ -245,20 +251,39 @@ def _exit_app_soon(app) -> None:
 SUBCOMMANDS = ("run", "replay", "rerun", "diff", "export", "resume")  # each a module in schedtui.commands with main(argv)
 
 
+def _dispatch(argv: list[str]) -> int:
+    if argv[:1] == ["presets"]:
+        if len(argv) > 1:
+            raise UserError("`schedtui presets` takes no arguments")
+        return cmd_presets()
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        return importlib.import_module(f"schedtui.commands.{argv[0]}").main(argv[1:])
+    return cmd_train(build_parser().parse_args(argv))
+
+
+def _stdout_gone() -> int:
+    """The reader of stdout went away (`| head`): later writes (the exit's flush) go nowhere; 128 + SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real file behind sys.stdout
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv[:1] == ["presets"]:
-            if len(argv) > 1:
-                raise UserError("`schedtui presets` takes no arguments")
-            return cmd_presets()
-        if argv[:1] and argv[0] in SUBCOMMANDS:
-            import importlib
-
-            return importlib.import_module(f"schedtui.commands.{argv[0]}").main(argv[1:])
-        return cmd_train(build_parser().parse_args(argv))
-    except UserError as e:
-        print(f"schedtui: {e}", file=sys.stderr)
+        code = _dispatch(argv)
+        sys.stdout.flush()  # here, so that a closed pipe is noticed now, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _stdout_gone()
+    except UserError as e:  # the message may quote a preset or a log: shown, never obeyed
+        print(f"schedtui: {visible(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         print("schedtui: interrupted", file=sys.stderr)

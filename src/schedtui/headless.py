@@ -5,8 +5,11 @@ per step) on the main thread. With no terminal, prints one line per epoch instea
 of a live bar. A pause for a non-finite loss cannot be resumed without a screen,
 so headless stops the run then. Ctrl-C stops the run at the next step boundary with
 status `interrupted` (a second Ctrl-C abandons it); so do SIGTERM and SIGHUP, through
-the CLI's `Interrupts` handlers, which this display only reports. Imports rich; never imports textual. torch only via the engine
-object it is handed.
+the CLI's `Interrupts` handlers, which this display only reports. Every string
+that came from the preset, the log or user code (the run's name, warning and
+error messages, metric values, paths) goes through `schedtui.safe_text` before
+Rich sees it: control characters shown, markup escaped. Imports rich; never
+imports textual. torch only via the engine object it is handed.
 """
 
 from __future__ import annotations
@@ -19,11 +22,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from schedtui.events.state import RunState
+from schedtui.safe_text import markup, visible
 
 
 def _fmt(v, spec=".4g") -> str:
+    """A number for display; anything else (a string user code put in a metric) shown as text."""
     if v is None or (spec.endswith("%") and v != v):  # no accuracy (a regression's NaN) reads as none
         return "-"
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return visible(v)
     return format(v, spec)
 
 
@@ -38,7 +45,8 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
         console=console,
         disable=not live,
     )
-    task = progress.add_task("train", total=state.total_steps, preset=state.preset, epoch=0, epochs=state.epochs, loss="-", lr="-", sps="-")
+    task = progress.add_task("train", total=state.total_steps, preset=markup(state.preset), epoch=0, epochs=state.epochs,
+                             loss="-", lr="-", sps="-")
     interrupted = False
     with progress:
         while True:
@@ -76,7 +84,7 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
         state.apply(ev)
         t = ev["type"]
         if t == "epoch":
-            averaged = "".join(f"  {m} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
+            averaged = "".join(f"  {visible(m)} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
                                if m != "raw" and e.get("step") == ev["step"])
             line = (f"epoch {ev['epoch'] + 1}/{ev['epochs']}  train loss {_fmt(ev.get('train_loss'))}  "
                     f"val loss {_fmt(ev.get('val_loss'))}  val acc {_fmt(ev.get('val_acc'), '.2%')}{averaged}  "
@@ -90,19 +98,20 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
         elif t == "swa" and ev.get("op") in ("start", "stop", "update_bn"):
             out.print(f"[cyan]step {ev['step']}: SWA {ev['op'].replace('_', ' ')}[/]")
         elif t == "early_stop":
-            out.print(f"[magenta]step {ev['step']}: early stopping ({ev['metric']} no better for "
-                      f"{ev['evaluations_without_improvement']} evaluations)[/]")
+            out.print(f"[magenta]step {ev['step']}: early stopping ({markup(ev['metric'])} no better for "
+                      f"{markup(ev['evaluations_without_improvement'])} evaluations)[/]")
         elif t == "warning":
-            out.print(f"[yellow]warning:[/] {ev['message']}")
+            out.print(f"[yellow]warning:[/] {markup(ev['message'])}")
         elif t == "error":
-            out.print(f"[red]error:[/] {ev['message']} (traceback in {ev.get('traceback_file')})")
+            out.print(f"[red]error:[/] {markup(ev['message'])} (traceback in {markup(ev.get('traceback_file'))})")
         elif t == "pause" and ev.get("reason") != "user":
-            out.print(f"[yellow]paused ({ev.get('reason')}); no screen to resume from in headless mode: stopping[/]")
+            out.print(f"[yellow]paused ({markup(ev.get('reason'))}); no screen to resume from in headless mode: stopping[/]")
             engine.send("stop")
 
 
 def summary_table(state: RunState, run_dir) -> Table:
-    t = Table(title=f"schedtui {state.preset}: {state.status}", show_header=False)
+    """The end-of-run table; every cell is markup, so every string from outside is escaped."""
+    t = Table(title=f"schedtui {markup(state.preset)}: {markup(state.status)}", show_header=False)
     t.add_column(style="bold")
     t.add_column()
     ev = state.last_eval or {}
@@ -114,7 +123,7 @@ def summary_table(state: RunState, run_dir) -> Table:
         ("val loss", _fmt(ev.get("loss"))),
         ("val accuracy", _fmt(ev.get("acc"), ".2%") if ev.get("acc") is not None else "-"),
         ("best val accuracy", _fmt(state.best_val_acc, ".2%") if state.best_val_acc is not None else "-"),
-        *[(f"{m} val loss / acc", f"{_fmt(e.get('loss'))} / {_fmt(e.get('acc'), '.2%')}")
+        *[(f"{visible(m)} val loss / acc", f"{_fmt(e.get('loss'))} / {_fmt(e.get('acc'), '.2%')}")
           for m, e in state.evals.items() if m != "raw"],
         ("edits", str(state.edits)),
         ("warnings", str(len(state.warnings))),
@@ -126,5 +135,5 @@ def summary_table(state: RunState, run_dir) -> Table:
     if (state.end or {}).get("reason"):
         rows.insert(1, ("why", state.end["reason"]))
     for k, v in rows:
-        t.add_row(k, v)
+        t.add_row(markup(k), markup(v))
     return t

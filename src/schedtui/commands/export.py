@@ -11,13 +11,13 @@ and messages. Never imports torch, textual or rich.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 from schedtui.commands import command_parser
 from schedtui.errors import UserError
 from schedtui.events.export import exported_preset, scan, write_csv
+from schedtui.safe_text import visible
 
 EPILOG = """\
 LOG is an events.jsonl file or a run directory holding one.
@@ -82,13 +82,10 @@ def _write_csv_file(log, s, path: Path, force: bool) -> int:
 
 
 def _write_csv_stdout(log, s) -> int:
-    try:
-        n = write_csv(log, sys.stdout, s)
-        sys.stdout.flush()
-        return n
-    except BrokenPipeError:  # `| head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return -1
+    # data for a pipe as it is; on a terminal, a log's strings with their control characters made visible
+    n = write_csv(log, sys.stdout, s, text=visible if sys.stdout.isatty() else None)
+    sys.stdout.flush()  # `| head` going away raises BrokenPipeError here: the CLI ends quietly (141)
+    return n
 
 
 def _n(count: int, word: str) -> str:
@@ -100,7 +97,7 @@ def main(argv: list[str]) -> int:
     csv_path, preset = _check_outputs(args)
     s = scan(args.log)  # the whole log is read (and a bad one refused) before anything is written
     for w in s.warnings:
-        print(f"schedtui export: warning: {s.path}: {w}", file=sys.stderr)
+        print(f"schedtui export: warning: {visible(s.path)}: {visible(w)}", file=sys.stderr)
     done = []
     if preset is not None:
         text = exported_preset(args.log, s.path, s)
@@ -109,12 +106,11 @@ def main(argv: list[str]) -> int:
                 f.write(text)
         except OSError as e:
             raise UserError(f"--preset {preset}: cannot write it ({e.strerror or e})") from None
-        done.append(f"wrote {preset}: a preset with {_n(len(s.edit_events), 'edit')} folded in "
-                    f"(run it with: schedtui {preset})")
+        done.append(f"wrote {visible(preset)}: a preset with {_n(len(s.edit_events), 'edit')} folded in "
+                    f"(run it with: schedtui {visible(preset)})")
     if args.csv is not None:
         rows = _write_csv_file(args.log, s, csv_path, args.force) if csv_path else _write_csv_stdout(args.log, s)
-        if rows >= 0:
-            done.append(f"wrote {csv_path or 'stdout'}: {_n(rows, 'row')} ({_n(s.steps, 'step')}, {_n(s.evals, 'eval')})")
+        done.append(f"wrote {visible(csv_path or 'stdout')}: {_n(rows, 'row')} ({_n(s.steps, 'step')}, {_n(s.evals, 'eval')})")
     for line in done:
         print(line, file=sys.stderr if args.csv == "-" else sys.stdout)
     return 0

@@ -5,7 +5,9 @@ Never imports torch, so it opens at once. In a terminal it runs the replay app
 run: its header, status, steps, every edit and what was skipped. A file that is
 not a readable log at all (missing, empty, binary, another format, a newer
 version) is a one-line error; a damaged log shows what it can and says what it
-skipped. textual is imported only for the app.
+skipped. Every line of the summary is printed with control characters made
+visible (`safe_text.visible`): a log's strings reach no terminal raw. textual is
+imported only for the app.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from schedtui.commands import command_parser
 from schedtui.errors import UserError
 from schedtui.events.timeline import Timeline
+from schedtui.safe_text import visible
 from schedtui.ui.view import event_line, fmt
 
 EPILOG = """\
@@ -37,8 +40,25 @@ def build_parser():
     return p
 
 
+def _fmt(v, spec: str = ".4g") -> str:
+    """A logged number for the summary; anything else a damaged log holds, as text."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt(v, spec)
+    return "-" if v is None else str(v)
+
+
+def _event_line(ev: dict) -> str | None:
+    """The event list's line for `ev`; a damaged event (an edit without its op, a message that is a list) is
+    still listed, by its step and type."""
+    try:
+        line = event_line(ev)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return f"{ev.get('step'):>6} {ev.get('type')} (a damaged event)"
+    return None if line is None else line[1]
+
+
 def summary(tl: Timeline) -> list[str]:
-    """The run in a few lines, for a replay without a terminal."""
+    """The run in a few lines, for a replay without a terminal; every line shown with `visible`."""
     h = tl.header
     end = next((ev for ev in reversed(tl.events) if ev.get("type") == "end"), None)
     status = end.get("status") if end else "no end event (still running, or killed)"
@@ -46,14 +66,14 @@ def summary(tl: Timeline) -> list[str]:
              f" of {tl.total_steps if tl.total_steps is not None else '?'}"]
     evals = [ev for ev in tl.events if ev.get("type") == "eval" and ev.get("model", "raw") == "raw"]
     if evals:
-        lines.append(f"last validation: loss {fmt(evals[-1].get('loss'))}, acc {fmt(evals[-1].get('acc'), '.2%')}")
+        lines.append(f"last validation: loss {_fmt(evals[-1].get('loss'))}, acc {_fmt(evals[-1].get('acc'), '.2%')}")
     for ev in tl.events:
         if ev.get("type") not in ("eval", "epoch"):
-            line = event_line(ev)
+            line = _event_line(ev)
             if line is not None:
-                lines.append(line[1])
+                lines.append(line)
     lines += [f"skipped: {w}" for w in tl.warnings]
-    return lines
+    return [visible(line) for line in lines]
 
 
 def main(argv: list[str]) -> int:

@@ -144,15 +144,15 @@ def main(argv: list[str]) -> int:
     from schedtui.cli import run
 
     args = build_parser().parse_args(argv)
-    log = read_log(args.log)
+    log = read_log(args.log, strict=False)  # a damaged line is skipped, and said so
     for w in log.warnings:
-        print(f"schedtui rerun: warning: {w}", file=sys.stderr)
+        print(f"schedtui rerun: warning: {log.path}: {visible(w)}", file=sys.stderr)
     headless = args.headless or not (sys.stdout.isatty() and sys.stdin.isatty())
     cfg, rerun, notes = plan_rerun(log, args.until, pause_at_until=not headless)
     cfg["device"] = args.device or logged_device(log.header, cfg["device"], str(log.path))
     consent_to_logged(cfg.get("experiment"), args.experiment, str(log.path), "rerun it")
     from schedtui.engine.engine import Rerun  # torch: only once the rerun is going to start
     for note in notes + version_notes(log.header):
-        print(f"schedtui rerun: {note}", file=sys.stderr)
+        print(f"schedtui rerun: {visible(note)}", file=sys.stderr)
     source = {"log": str(log.path), "run_id": log.header.get("run_id"), "until": args.until}
     return run(cfg, args, rerun=Rerun(**rerun), header={"source": source})

@@ -72,9 +72,9 @@ def plan_resume(run_dir: str, explicit: str | None, experiment: str | None = Non
         d = d.parent
     if not d.is_dir():
         raise UserError(f"{d}: no such run directory")
-    log = read_log(d)
+    log = read_log(d, strict=False)  # a damaged line is skipped, and said so
     for w in log.warnings:
-        print(f"schedtui resume: warning: {w}", file=sys.stderr)
+        print(f"schedtui resume: warning: {log.path}: {visible(w)}", file=sys.stderr)
     if not isinstance(log.header.get("config"), dict):
         raise UserError(f"{log.path}: the header has no config to resume")
     end = next((ev for ev in reversed(log.events) if ev["type"] in ("end", "resume") and

@@ -1,6 +1,7 @@
 """Comparing two runs' event logs step by step: what `schedtui diff` reports.
 
-`compare(a, b)` streams both logs (`iter_events`, strict) and merges their step
+`compare(a, b)` streams both logs (`iter_events`; a damaged line is skipped and
+named in the run's `warnings`) and merges their step
 events by step number, so two million-step logs are compared in one linear pass
 without holding either in memory. Two runs match when every step is in both, with
 loss, loss terms and every knob value identical bit for bit (reruns are meant to
@@ -124,7 +125,7 @@ def _open(src) -> tuple[RunSummary, Iterator[dict]]:
         events: Iterator[dict] = iter(src.events)
     else:
         path, warnings = resolve_log_path(src), []
-        events = iter_events(path, strict=True, warnings=warnings)
+        events = iter_events(path, strict=False, warnings=warnings)
         header = next(events)
         run = RunSummary(path=path, header=header, warnings=warnings)
     return run, _steps(run, events)

@@ -10,8 +10,8 @@
   behind a `#` comment block. The text reads back with tomllib as exactly
   `preset_config(...)` (checked here, tested).
 
-`log` is a `Log` or a log path / run directory (read strictly: a malformed line
-is a one-line LogError). Pure Python, stdlib only; imports nothing from schedtui
+`log` is a `Log` or a log path / run directory (a damaged line is skipped and
+named in `Scan.warnings`; a file that is not a log is a one-line LogError). Pure Python, stdlib only; imports nothing from schedtui
 but `schedtui.errors`, `schedtui.events` and `schedtui.config` (dump, edits), and must not
 import torch, textual or rich.
 """
@@ -58,7 +58,7 @@ def _events(log, warnings: list[str] | None = None) -> tuple[Path, Iterator[dict
     if isinstance(log, Log):
         return log.path, iter([log.header, *log.events])
     path = resolve_log_path(log)
-    return path, iter_events(path, strict=True, warnings=warnings)
+    return path, iter_events(path, strict=False, warnings=warnings)
 
 
 def scan(log) -> Scan:
@@ -118,12 +118,14 @@ def csv_rows(log, s: Scan | None = None) -> Iterator[list]:
                    ev.get("split"), ev.get("model"), *empty]
 
 
-def write_csv(log, file, s: Scan | None = None) -> int:
-    """Write the CSV to an open text file (opened with newline=""); returns the data rows written."""
+def write_csv(log, file, s: Scan | None = None, text=None) -> int:
+    """Write the CSV to an open text file (opened with newline=""); returns the data rows written.
+    `text`, when given, is applied to every string cell (the command makes control characters visible
+    when the CSV goes to a terminal)."""
     w = csv.writer(file, lineterminator="\n")
     n = -1
     for n, row in enumerate(csv_rows(log, s)):
-        w.writerow(row)
+        w.writerow(row if text is None else [text(v) if isinstance(v, str) else v for v in row])
     return n
 
 
@@ -149,6 +151,8 @@ def preset_config(header: dict, edit_events: list[dict], swa_starts: list[int] =
         except KeyError as e:
             raise UserError(f"the edit event at seq {ev.get('seq')} lacks its {e.args[0]!r} field; "
                             "cannot export the run's edits") from None
+        except TypeError:  # an op that is a list, say: a damaged line that still parsed
+            raise UserError(f"the edit event at seq {ev.get('seq')} is damaged; cannot export the run's edits") from None
     run_id = _run_id(header)
     cfg = _drop_none(cfg)
     base = re.sub(r"-from-[0-9a-f]{8,32}$", "", str(cfg.get("name") or header.get("preset") or "run"))
@@ -157,10 +161,11 @@ def preset_config(header: dict, edit_events: list[dict], swa_starts: list[int] =
     desc = f"exported from run {run_id} with {n} edit{'s' if n != 1 else ''} folded in"
     out = {**cfg, "name": f"{base}-from-{run_id}", "description": desc + (f"; was: {was}" if was else ""),
            "edits": _drop_none(edits)}
-    spe, epochs = header.get("steps_per_epoch"), cfg.get("epochs")
-    if swa_starts and (cfg.get("swa") or {}).get("start") is None and isinstance(spe, int) and spe > 0 and epochs:
+    spe, epochs, swa = header.get("steps_per_epoch"), cfg.get("epochs"), as_dict(cfg.get("swa"))
+    if (swa_starts and swa.get("start") is None and isinstance(spe, int) and spe > 0 and isinstance(epochs, int)
+            and epochs > 0):
         k = swa_starts[0]
-        out["swa"] = {**(cfg.get("swa") or {}), "start": k / spe if k >= spe else k / (spe * epochs)}
+        out["swa"] = {**swa, "start": k / spe if k >= spe else k / (spe * epochs)}
     return out
 
 

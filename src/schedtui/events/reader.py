@@ -6,6 +6,8 @@ Contract:
 - The first line must be a header of format `FORMAT` with a version this code
   reads; an older version is upgraded through `format.UPGRADES` line by line.
   Anything else is refused with a one-line `LogError`.
+- Non-finite floats come back as floats (`format.decode_nonfinite`); a line nested
+  deeper than `format.MAX_DEPTH` is not an event.
 - A torn last line (no trailing newline, not valid JSON) is dropped with a warning.
 - A malformed line elsewhere is a `LogError` naming the line (strict, the default),
   or is skipped with a warning (`strict=False`).
@@ -23,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from schedtui.events.format import EVENT_TYPES, FORMAT, UPGRADES, VERSION, LogError, upgrade
+from schedtui.events.format import (
+    EVENT_TYPES, FORMAT, MAX_DEPTH, NONFINITE, UPGRADES, VERSION, LogError, decode_nonfinite, upgrade,
+)
 
 MAX_WARNINGS = 100  # past this, one summary line instead of thousands
 
@@ -61,9 +65,30 @@ def _parse(raw: bytes) -> tuple[dict | None, str]:
         ev = json.loads(text)
     except ValueError:
         return None, "not JSON" if text.strip() else "empty line"
+    except RecursionError:
+        return None, "nested too deeply"
     if not isinstance(ev, dict):
         return None, "not a JSON object"
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(ev) > MAX_DEPTH:
+        return None, "nested too deeply"
+    if NONFINITE in ev:
+        decode_nonfinite(ev)
     return ev, ""
+
+
+def _depth(obj) -> int:
+    """How deeply `obj` nests lists and dicts (without recursion: it may be deep)."""
+    deepest, todo = 0, [(obj, 1)]
+    while todo:
+        o, d = todo.pop()
+        if d > deepest:
+            deepest = d
+            if d > MAX_DEPTH:
+                break
+        for v in (o.values() if isinstance(o, dict) else o):
+            if isinstance(v, (dict, list)):
+                todo.append((v, d + 1))
+    return deepest
 
 
 def _check_header(p: Path, raw: bytes) -> tuple[dict, int]:

@@ -2,12 +2,23 @@
 
 `RunState.apply(event)` updates the latest step, loss, knob values, throughput,
 evaluation and status; it keeps no per-step history (displays keep their own,
-downsampled). Pure Python; no torch, textual or rich.
+downsampled). A damaged header (a config that is not a table, `epochs: "many"`)
+or an event whose numbers are not numbers leaves those values unknown; nothing
+here raises on what a log holds. Pure Python; no torch, textual or rich.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _count(v) -> int | None:
+    """A header's count (epochs, steps per epoch), or None when a damaged one holds something else."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else None
 
 
 @dataclass
@@ -42,28 +53,32 @@ class RunState:
 
     @classmethod
     def from_header(cls, header: dict) -> "RunState":
-        cfg = header.get("config", {})
-        return cls(preset=header.get("preset", ""), device=header.get("device", ""), epochs=cfg.get("epochs", 0),
-                   steps_per_epoch=header.get("steps_per_epoch"),
-                   total_steps=header.get("steps_per_epoch") and header["steps_per_epoch"] * cfg.get("epochs", 0))
+        cfg = header.get("config")
+        cfg = cfg if isinstance(cfg, dict) else {}
+        epochs, spe = _count(cfg.get("epochs", 0)), _count(header.get("steps_per_epoch"))
+        return cls(preset=str(header.get("preset", "")), device=str(header.get("device", "")), epochs=epochs or 0,
+                   steps_per_epoch=spe, total_steps=spe and epochs is not None and spe * epochs or None)
 
     def apply(self, ev: dict) -> None:
         t = ev.get("type")
-        self.elapsed_s = ev.get("time", self.elapsed_s)
+        time = ev.get("time")
+        if _number(time):
+            self.elapsed_s = time
 
         if t == "step":
             self.step, self.epoch, self.loss = ev["step"], ev.get("epoch", self.epoch), ev.get("loss")
             self.knobs = ev.get("knobs", self.knobs)
             self.samples_per_s = ev.get("samples_per_s", self.samples_per_s)
             t0, s0 = self._mark  # the rate since the start or the last resume: paused time is not work
-            if self.total_steps and self.step > s0 and self.elapsed_s > t0:
+            if self.total_steps and _number(self.step) and self.step > s0 and self.elapsed_s > t0:
                 self.eta_s = (self.elapsed_s - t0) / (self.step - s0) * (self.total_steps - self.step)
         elif t == "eval":
-            self.evals[ev.get("model", "raw")] = ev
-            if ev.get("model", "raw") != "raw":
+            model = ev.get("model", "raw")
+            self.evals[model if isinstance(model, str) else str(model)] = ev
+            if model != "raw":
                 return
             self.last_eval = ev
-            if ev.get("acc") is not None and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
+            if _number(ev.get("acc")) and (self.best_val_acc is None or ev["acc"] > self.best_val_acc):
                 self.best_val_acc = ev["acc"]
         elif t == "epoch":
             self.last_epoch = ev

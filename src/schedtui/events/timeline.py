@@ -18,19 +18,22 @@ Speed: the logs this project writes are compact JSON with a fixed key order
 lines all look as expected is taken in bulk with a few regular-expression scans
 (about 1 s for a million steps on a slow core); any chunk that does not (a
 garbage line, a `seq` gap, another writer's formatting, an older version) is read
-line by line, with a warning for each line it skips. Pure Python, stdlib only; no
+line by line, with a warning for each line it skips. Version 1 logs (bare NaN)
+and version 2 (non-finite numbers as strings, listed in `$nonfinite`) share the
+step-line layout, so both take the bulk path. Whatever a damaged log holds (a
+config that is not a table, a step whose knobs are not, a time that is not a
+number), loading it raises nothing but `LogError`. Pure Python, stdlib only; no
 torch, textual or rich.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
 from bisect import bisect_right
 
-from schedtui.events.format import VERSION, LogError, upgrade
+from schedtui.events.format import NONFINITE_TEXT, STEP_LINES_SINCE, VERSION, LogError, upgrade
 from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_log_path
 
 CHUNK = 1 << 20
@@ -40,6 +43,26 @@ _OTHER = re.compile(rb'"type":"(?!step")')
 _SEQ = re.compile(rb'\{"seq":(\d+),')
 _TIME = re.compile(rb'"time":([^,]*),')
 _STEP_AT = b'"type":"step","step":%d,'
+_QUOTED_NONFINITE = frozenset(b'"%s"' % k.encode() for k in NONFINITE_TEXT)  # a v2 loss that was not finite
+
+
+class _Damaged(Exception):
+    """A line the bulk path relies on is not an event: the chunk is read carefully instead."""
+
+
+def _int(v) -> int | None:
+    """A non-negative int from a header field, or None (a damaged header: "many" epochs, a list, 10**400)."""
+    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53 else None
+
+
+def _num(v) -> float | None:
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _knobs(ev: dict) -> dict:
+    """A step's knob values as a table (a damaged line's may be anything else: then none)."""
+    k = ev.get("knobs")
+    return k if isinstance(k, dict) else {}
 
 
 class Timeline:
@@ -54,12 +77,18 @@ class Timeline:
         self.header, self.version = _check_header(self.path, first)
         if self.version < VERSION:
             self.header = upgrade(self.header, self.version)
-        cfg = self.header.get("config") or {}
-        spe = self.header.get("steps_per_epoch")
-        self.total_steps = spe * cfg.get("epochs", 0) if isinstance(spe, int) else None
-        self.bucket = max(1, math.ceil((self.total_steps or 0) / self.capacity))
-        self.events: list[dict] = []  # every non-step event, in file order
         self.warnings: list[str] = []
+        cfg, epochs = self.header.get("config"), None
+        if not isinstance(cfg, dict):
+            self.warnings.append(f"header: its config is {type(cfg).__name__}, not a table (ignored)")
+        else:
+            epochs = _int(cfg.get("epochs", 0))
+            if epochs is None:
+                self.warnings.append(f"header: epochs {cfg.get('epochs')!r} is not a whole number (ignored)")
+        spe = _int(self.header.get("steps_per_epoch"))
+        self.total_steps = spe * epochs if spe is not None and epochs is not None else None
+        self.bucket = max(1, -(-(self.total_steps or 0) // self.capacity))
+        self.events: list[dict] = []  # every non-step event, in file order
         self.last_step = 0
         self.last_time = 0.0
         self._sum: list[float] = []  # per bucket: sum and count of finite losses, first step's knobs and time
@@ -126,7 +155,7 @@ class Timeline:
             self._offset += len(rest)
 
     def _chunk(self, data: bytes, offset: int) -> None:
-        if self.version == VERSION and self._bulk(data, offset):
+        if self.version >= STEP_LINES_SINCE and self._bulk(data, offset):
             return
         self._add_lines(data.split(b"\n")[:-1], offset)
 
@@ -144,22 +173,30 @@ class Timeline:
         for pos in others:
             start = data.rfind(b"\n", 0, pos) + 1
             ev, _ = _parse(data[start:data.find(b"\n", pos)])
-            if ev is None or not isinstance(ev.get("step"), int):
+            if ev is None or not isinstance(ev.get("step"), int) or not isinstance(ev.get("seq"), int):
                 return False
-            others_parsed.append(ev)
+            others_parsed.append(ev if self.version == VERSION else upgrade(ev, self.version))
         if losses:
             try:
                 values = [float(x) for x in losses]
-            except ValueError:  # null, a string, true: the careful path leaves it out of the mean
-                return False
+            except ValueError:
+                try:  # a v2 non-finite loss ("NaN"): no more in the mean than a bare NaN of v1
+                    values = [math.nan if x in _QUOTED_NONFINITE else float(x) for x in losses]
+                except ValueError:  # null, a string, true: the careful path leaves it out of the mean
+                    return False
             first = data.find(b'"type":"step","step":')
             last = data.rfind(b'"type":"step","step":')
             s0 = int(data[first + 21:data.find(b",", first + 21)])
             s1 = int(data[last + 21:data.find(b",", last + 21)])
             if s1 - s0 + 1 != len(losses) or (self.last_step and s0 != self.last_step + 1):
                 return False
+            saved = self._save()
+            try:
+                self._add_losses(s0, values, data)
+            except _Damaged:
+                self._restore(saved)
+                return False
             self._index.append((s0, offset))
-            self._add_losses(s0, values, data)
         for ev in others_parsed:
             self._add_other(ev)
         self._seq += n_lines
@@ -188,14 +225,29 @@ class Timeline:
             self._n[j] += len(part)
             if self._knobs[j] is None:
                 pos = data.find(_STEP_AT % lo, hint)
+                if pos < 0:
+                    raise _Damaged
                 start = data.rfind(b"\n", 0, pos) + 1
                 hint = data.find(b"\n", pos)
-                ev = json.loads(data[start:hint])
-                self._knobs[j], self._time[j] = ev.get("knobs") or {}, ev.get("time")
+                ev, _ = _parse(data[start:hint])  # a damaged line (one changed byte) sends the chunk the careful way
+                if ev is None:
+                    raise _Damaged
+                if self.version < VERSION:
+                    ev = upgrade(ev, self.version)
+                self._knobs[j], self._time[j] = _knobs(ev), _num(ev.get("time"))
         self.last_step = s1
         pos = data.rfind(_STEP_AT % s1)
         m = _TIME.search(data, pos)
-        self.last_time = float(m[1]) if m else self.last_time
+        try:
+            self.last_time = float(m[1]) if m else self.last_time
+        except ValueError:
+            raise _Damaged from None
+
+    def _save(self) -> tuple:
+        return (self.bucket, self._sum[:], self._n[:], self._knobs[:], self._time[:], self.last_step, self.last_time)
+
+    def _restore(self, saved: tuple) -> None:
+        self.bucket, self._sum, self._n, self._knobs, self._time, self.last_step, self.last_time = saved
 
     def _add_lines(self, lines: list[bytes], offset: int) -> None:
         """The careful path: one line at a time, skipping (with a warning) what is not an event."""
@@ -246,13 +298,15 @@ class Timeline:
             self._sum[j] += loss
             self._n[j] += 1
         if self._knobs[j] is None:
-            self._knobs[j], self._time[j] = ev.get("knobs") or {}, ev.get("time")
-        self.last_step, self.last_time = s, ev.get("time", self.last_time)
+            self._knobs[j], self._time[j] = _knobs(ev), _num(ev.get("time"))
+        t = _num(ev.get("time"))
+        self.last_step, self.last_time = s, self.last_time if t is None else t
 
     def _add_other(self, ev: dict) -> None:
         self.events.append(ev)
-        if isinstance(ev.get("time"), (int, float)):
-            self.last_time = max(self.last_time, ev["time"])
+        t = _num(ev.get("time"))
+        if t is not None and t == t:
+            self.last_time = max(self.last_time, t)
 
     def _grow(self, j: int) -> None:
         while len(self._sum) <= j:

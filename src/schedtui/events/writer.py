@@ -17,8 +17,9 @@ Contract:
   the writer and subscribers: don't mutate it afterwards.
 - `emit_many(type, items)` does the same for a batch of (step, fields) at once (the
   engine's step events, read in batches): one lock and one timestamp for all.
-- The writer thread encodes batches of events (`events.encode`: json's text, step
-  events formatted directly; NaN and inf are kept, as JSON `NaN`/`Infinity`),
+- The writer thread encodes batches of events (`events.encode`: standard JSON, step
+  events formatted directly; a NaN or inf is kept as the string "NaN"/"Infinity"
+  with its path in `$nonfinite`, and read back as the float),
   writes them in one call, and flushes to the OS at least every
   `flush_interval` seconds while anything is unflushed. `flush()` forces that;
   `close()` writes everything, flushes and closes the file.
@@ -62,7 +63,7 @@ _TAIL_BLOCK = 1 << 16
 def _as_event(raw: bytes) -> dict | None:
     try:
         ev = json.loads(raw.decode("utf-8"))
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too; RecursionError: [[[[...
         return None
     if isinstance(ev, dict) and isinstance(ev.get("seq"), int) and isinstance(ev.get("type"), str):
         return ev
