@@ -182,8 +182,10 @@ MODEL = {
         "channels_last": F(bool, True),
     },
 }
+BUILT_IN_OPTIMIZERS = ("SGD", "Adam", "AdamW")  # with the settings below; any other torch.optim class takes torch's
+# own argument names in [optimizer] (checked against the class when the run is built)
 OPTIMIZER = {
-    "kind": F(str, "SGD", choices=("SGD", "Adam", "AdamW")),
+    "kind": F(str, "SGD", choices=BUILT_IN_OPTIMIZERS),
     "lr": F(float, 0.01, **SCALE),
     "momentum": F(float, 0.9, lo=0.0, hi=1.0, hi_open=True),
     "weight_decay": F(float, 0.0, **SCALE),
@@ -271,6 +273,29 @@ def _kinded(section: str, table, kinds: dict, default: str) -> dict:
     return {"kind": kind, **_fields(section, table, kinds[kind], skip=("kind",))}
 
 
+def _torch_optimizer(opt: dict) -> dict:
+    """[optimizer] for a torch.optim class other than the built-in three: torch's own argument names, plain values
+    (their names and types are checked against the class when the run is built); lr, weight_decay and grad_clip as
+    everywhere."""
+    kind = opt["kind"]
+    if not kind.isidentifier() or kind.startswith("_"):
+        raise UserError(f"optimizer.kind: {kind!r} is not a torch.optim class name")
+    out: dict = {"kind": kind}
+    for key, v in opt.items():
+        if key in ("kind", "groups"):
+            continue
+        if key in ("lr", "weight_decay", "grad_clip"):
+            out[key] = OPTIMIZER[key].check(f"optimizer.{key}", v)
+        elif isinstance(v, (bool, int, float, str)) or (isinstance(v, list) and all(isinstance(x, (int, float)) for x in v)):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise UserError(f"optimizer.{key}: {v} is not a finite number")
+            out[key] = v
+        else:
+            raise UserError(f"optimizer.{key}: expected a number, a boolean, a string or a list of numbers, got {v!r}")
+    out.setdefault("grad_clip", 0.0)
+    return out
+
+
 def validate(cfg: dict) -> dict:
     """A new, fully resolved config (defaults filled in); one-line UserError on the first problem."""
     out = _fields("", cfg, TOP, skip=SECTIONS)
@@ -299,6 +324,8 @@ def validate(cfg: dict) -> dict:
                                                                                        opt.get("grad_clip", 0.0)),
                             "groups": []}
         opt = {}
+    elif isinstance(opt, dict) and isinstance(opt.get("kind"), str) and opt["kind"] not in BUILT_IN_OPTIMIZERS:
+        out["optimizer"] = _torch_optimizer(opt)
     else:
         out["optimizer"] = _fields("optimizer", opt, OPTIMIZER, skip=("groups",))
     groups = opt.get("groups", []) if isinstance(opt, dict) else []
