@@ -59,7 +59,7 @@ def test_toml_file_preset(tmp_path):
         ("moons", ["optimizer.lr=-0.1"], "optimizer.lr: -0.1 is out of range"),
         ("moons", ["model.dropout=1.5"], "model.dropout: 1.5 is out of range [0, 1)"),
         ("moons", ["optimizer.lr=nan"], "optimizer.lr: nan is not a finite number"),
-        ("moons", ["optimizer.kind=Adagrad"], "'Adagrad' is not one of SGD, Adam, AdamW"),
+        ("moons", ['optimizer.kind="Ada-grad"'], "'Ada-grad' is not a torch.optim class name"),
         ("moons", ["model.kind=vgg"], "model.kind: unknown kind 'vgg'; valid: mlp, resnet9"),
         ("moons", ["epochs=0"], "epochs: 0 is out of range"),
         ("moons", ["epochs=two"], "epochs: expected int"),
