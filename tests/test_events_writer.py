@@ -142,45 +142,44 @@ def test_concurrent_emit_gives_unique_consecutive_seq(tmp_path):
         assert sub_seqs == seqs
 
 
-class _DiskFull:
-    """Wraps the log's file: writes of step events fail as on a full disk."""
+DISK_FULL = """
+import resource, signal, sys
+from schedtui.events import EventLog, LogError, read_log
 
-    def __init__(self, f):
-        self.f = f
-
-    def write(self, s):
-        if '"type":"step"' in s:
-            raise OSError(28, "No space left on device")
-        return self.f.write(s)
-
-    def flush(self):
-        self.f.flush()
-
-    def close(self):
-        self.f.close()
-
-
-def test_write_error_is_raised_not_swallowed(tmp_path):
-    path = tmp_path / "e.jsonl"
-    log = EventLog(path, {}, flush_interval=60)
-    log._f = _DiskFull(log._f)
-    log.emit("step", 1)
-    with pytest.raises(LogError, match="No space left on device") as e:
-        log.flush()
-    assert str(e.value).startswith(str(path)) and "\n" not in str(e.value)
-    sub = log.subscribe()
-    log.emit("end", 1, status="crashed")  # reported once; later events still reach subscribers
-    assert sub.get_nowait()["type"] == "end"
-    log.close()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing us
+path = sys.argv[1]
+log = EventLog(path, {"run": "full"}, flush_interval=60)
+sub = log.subscribe()
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))  # the file may not grow past 4 KB
+for i in range(1, 201):
+    log.emit("step", i, loss=0.5, note="x" * 40)
+try:
+    log.flush()
+    print("flushed")
+except LogError as e:
+    print("flush:", e)
+print("failed:", log.failed)
+log.emit("warning", 200, message="still going")  # emitting goes on; subscribers get every event
+got = [sub.get_nowait()["seq"] for _ in range(201)]
+print("subscriber:", got[0], got[-1])
+print("retry while full:", log.retry())
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # space freed
+print("retry after:", log.retry())
+log.close()
+seqs = [e["seq"] for e in read_log(path).events]
+print("seqs:", seqs == list(range(1, 202)))
+"""
 
 
-def test_write_error_surfaces_from_next_emit(tmp_path):
-    log = EventLog(tmp_path / "e.jsonl", {}, flush_interval=60)
-    log._f = _DiskFull(log._f)
-    log.emit("step", 1)
-    deadline = time.monotonic() + 2
-    with pytest.raises(LogError):
-        while time.monotonic() < deadline:
-            log.emit("epoch", 1)
-            time.sleep(0.01)
-    log.close()
+def test_a_full_disk_keeps_the_events_and_writes_them_once_it_can(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", DISK_FULL, str(tmp_path / "e.jsonl")], capture_output=True, text=True,
+                         timeout=60)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stderr
+    assert lines[0].startswith("flush: ") and "File too large" in lines[0] and "kept" in lines[0]
+    assert lines[1] == "failed: File too large" and lines[2] == "subscriber: 1 201"
+    assert lines[3] == "retry while full: File too large" and lines[4] == "retry after: None"
+    assert lines[5] == "seqs: True"  # every event, once, in order: nothing lost, no line repeated

@@ -15,6 +15,7 @@ imports textual. torch only via the engine object it is handed.
 from __future__ import annotations
 
 import queue
+import sys
 import time
 
 from rich.console import Console
@@ -104,6 +105,10 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
             out.print(f"[yellow]warning:[/] {markup(ev['message'])}")
         elif t == "error":
             out.print(f"[red]error:[/] {markup(ev['message'])} (traceback in {markup(ev.get('traceback_file'))})")
+        elif t == "pause" and ev.get("disk"):  # a full disk: the run goes on by itself once it can write
+            print(f"schedtui: paused at step {ev.get('step')}: {visible(ev.get('reason'))}", file=sys.stderr, flush=True)
+        elif t == "resume" and ev.get("reason"):
+            print(f"schedtui: resumed at step {ev.get('step')}: {visible(ev.get('reason'))}", file=sys.stderr, flush=True)
         elif t == "pause" and ev.get("reason") != "user":
             out.print(f"[yellow]paused ({markup(ev.get('reason'))}); no screen to resume from in headless mode: stopping[/]")
             engine.send("stop")

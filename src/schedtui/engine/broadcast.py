@@ -41,7 +41,7 @@ class BroadcastChannel:
     def due(self, step: int) -> bool:
         return step % self.cadence == 0
 
-    def take(self, step: int, wait: bool = False) -> list[Command]:
+    def take(self, step: int, wait: bool = False, timeout: float | None = None) -> list[Command]:
         mine = self._collect(wait) if self.queue is not None else []
         shared = [(c.name, c.args, c.by) for c in mine if c.name not in READ_ONLY]
         shared = self.dist.broadcast(shared)

@@ -57,6 +57,8 @@ OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "
 SWA_OPS = ("start", "stop", "update_bn")
 CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it only spares Python work per step
 CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
+FINAL = ("completed", "stopped", "interrupted")  # the checkpoint a run ends with
+DISK_RETRY_S = 2.0  # while a full disk holds the run: how often it tries again
 DDP_CADENCE = 16  # a data-parallel run's commands are broadcast every this many updates (and losses read)
 
 
@@ -115,6 +117,8 @@ class RunCore:
         if parts.scheduler is not None:
             self.stateful["scheduler"] = parts.scheduler
         self.updates_guarded = False  # the driver makes a non-finite update a no-op (on the device) before it is read
+        self.disk_paused: str | None = None  # what a full disk stopped (the run is paused until it can be written)
+        self._checkpoint_owed = False  # a due checkpoint that a full disk stopped: written once it can be
         self.loop = None  # the driver's own state for checkpoints (state_dict / load_state_dict), if it has any
         self.checkpoint_due = False
         self.active_offset = 0.0  # active seconds before a resume
@@ -209,13 +213,17 @@ class RunCore:
         if not self._due():
             return self.stopping  # the common case, every step: a few attribute reads to find out
         self._read()
+        if self.log.failed is not None and not self.paused:  # a full disk: hold everything until it can be written
+            self._pause_for_disk(f"cannot write the log ({self.log.failed})")
         self._apply_plan()
-        if self.checkpoint_due:  # checkpoint_every: after the plan, so a resume does not apply it twice
+        if self.checkpoint_due and not self.disk_paused:  # after the plan, so a resume does not apply it twice
             self.checkpoint("epoch")
         while True:
             wait = self.paused and block and not self.stopping
-            commands = self.channel.take(self.step, wait)
+            commands = self.channel.take(self.step, wait, timeout=DISK_RETRY_S if self.disk_paused else None)
             if not commands:
+                if wait and self.disk_paused and self._disk_writable():
+                    self._resume(by_itself=True)
                 if wait:
                     continue
                 return self.stopping
@@ -300,19 +308,45 @@ class RunCore:
 
     # ---- commands (each a `send`-able op; run on the training thread) ----------------------------
     def pause(self, reason: str = "user") -> dict:
+        return self._pause(reason)
+
+    def _pause(self, reason: str, **fields) -> dict:
         if self.paused:
             return {"type": "pause", "step": self.step, "already": True}
         self.paused, self._pause_t0, self.status = True, time.monotonic(), "paused"
-        ev = self.emit("pause", reason=reason)
+        ev = self.emit("pause", reason=reason, **fields)
         self.log.flush(wait=False)
         return ev
 
     def resume(self) -> dict:
         if not self.paused:
             return {"type": "resume", "step": self.step, "already": True}
+        if self.disk_paused and not self._disk_writable():
+            raise UserError(f"the run stays paused: {self.disk_paused} still fails; free space on that disk first")
+        return self._resume()
+
+    def _resume(self, by_itself: bool = False) -> dict:
         self._paused_total += time.monotonic() - self._pause_t0
         self.paused, self.status = False, "running"
-        return self.emit("resume")
+        if self.disk_paused:
+            self.disk_paused = None
+            self.checkpoint_due = self.checkpoint_due or self._checkpoint_owed
+            self._checkpoint_owed = False
+        return self.emit("resume", **({"reason": "the disk takes writes again"} if by_itself else {}))
+
+    def _pause_for_disk(self, what: str) -> None:
+        """A full disk (the log or a checkpoint cannot be written): pause here, keep every event in memory, and go
+        on by itself once writing works again (or on resume)."""
+        self.disk_paused = what
+        if not self.paused:
+            self._pause(f"{what}; free space and the run goes on by itself", disk=True)
+
+    def _disk_writable(self) -> bool:
+        if self.log.failed is not None and self.log.retry() is not None:
+            return False
+        if self._checkpoint_owed:
+            self.checkpoint_due = True  # retried at the next boundary, once running
+        return True
 
     def edit(self, knob: str, op: str, value=None, factor=None, spec=None) -> dict:
         if self.rerun is not None:  # a person steers a rerun: from here on it is a new run
@@ -353,9 +387,12 @@ class RunCore:
             if self.dist is None or self.dist.main:
                 self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
                 checkpoint.save(path, state)
-        except Exception as e:  # disk full, or a component whose state cannot be saved: training goes on
+        except Exception as e:  # a full disk, or a component whose state cannot be saved
             why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
             ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
+            if isinstance(e, OSError) and reason not in FINAL:  # the disk: pause until it can be written
+                self._checkpoint_owed = reason != "manual"
+                self._pause_for_disk(f"cannot write a checkpoint ({why})")
             if reason == "manual":
                 raise UserError(ev["message"]) from None
             return ev
@@ -439,7 +476,7 @@ class RunCore:
 
     # ---- inside -----------------------------------------------------------------------------------
     def _due(self) -> bool:
-        if self.paused or self.checkpoint_due or self.channel.due(self.step):
+        if self.paused or self.checkpoint_due or self.channel.due(self.step) or self.log.failed is not None:
             return True
         if self.plan and self.plan[0][0] <= self.step:
             return True

@@ -10,6 +10,7 @@ device and versions. torch only for its version; no textual/rich.
 from __future__ import annotations
 
 import platform
+import shutil
 from importlib import metadata
 import time
 import uuid
@@ -21,7 +22,7 @@ import schedtui
 from schedtui.config.dump import dumps
 from schedtui.config.schema import name_problem
 from schedtui.errors import UserError
-from schedtui.events import EventLog
+from schedtui.events import EventLog, LogError
 
 
 def make_run_dir(runs_dir: str | Path, preset: str) -> Path:
@@ -59,10 +60,16 @@ def versions() -> dict:
 
 
 def open_run(runs_dir: str | Path, cfg: dict, device: torch.device, extra_header: dict | None = None) -> tuple[Path, EventLog]:
-    """Create the run directory, write config.toml, and open the event log with its header."""
+    """Create the run directory, write config.toml, and open the event log with its header. When the disk takes
+    none of it (full), a one-line UserError, and nothing is left behind."""
     run_dir = make_run_dir(runs_dir, cfg["name"])
-    (run_dir / "config.toml").write_text(dumps(cfg), encoding="utf-8")
     header = {"run_id": uuid.uuid4().hex[:12], "preset": cfg["name"], "config": cfg, "seed": cfg["seed"],
               "device": str(device), "versions": versions(), **(extra_header or {})}
-    log = EventLog(run_dir / "events.jsonl", header, flush_interval=cfg["engine"]["flush_interval"])
+    try:
+        (run_dir / "config.toml").write_text(dumps(cfg), encoding="utf-8")
+        log = EventLog(run_dir / "events.jsonl", header, flush_interval=cfg["engine"]["flush_interval"])
+    except (OSError, LogError) as e:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise UserError(f"{run_dir.parent}: cannot start a run there ({why}); nothing was left behind") from None
     return run_dir, log

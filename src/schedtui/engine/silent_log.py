@@ -19,6 +19,10 @@ class SilentLog:
         self._seq = 0
         self._t0 = time.monotonic()
         self.closed = False
+        self.failed = None  # never: it writes nothing
+
+    def retry(self):
+        return None
 
     def emit(self, type: str, step: int, **fields) -> dict:
         self._seq += 1

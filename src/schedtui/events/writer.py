@@ -19,13 +19,18 @@ Contract:
   engine's step events, read in batches): one lock and one timestamp for all.
 - The writer thread encodes batches of events (`events.encode`: standard JSON, step
   events formatted directly; a NaN or inf is kept as the string "NaN"/"Infinity"
-  with its path in `$nonfinite`, and read back as the float),
-  writes them in one call, and flushes to the OS at least every
-  `flush_interval` seconds while anything is unflushed. `flush()` forces that;
-  `close()` writes everything, flushes and closes the file.
-- A write error (disk full) is stored and raised, as `LogError`, from the next
-  `emit`/`flush`/`close` (once); after it, events still reach subscribers but are
-  no longer written.
+  with its path in `$nonfinite`, and read back as the float) and hands them to
+  the OS in one write (`events.sink`: no buffer of Python's in between), a few
+  dozen times a second at most. `flush()` waits until everything emitted before
+  it is written (`sync=True`: and on the disk, fsync), `close()` writes
+  everything and closes the file.
+- A write that fails (a full disk) loses nothing: the bytes not written stay in
+  memory, `failed` says why (one line; None while writing works), the writer tries
+  again every `RETRY_S` seconds (`retry()` at once), and once the file takes
+  them the log is whole, with no line lost or repeated. Events still reach the
+  subscribers meanwhile. The run core pauses the run while `failed` is set.
+  `close()` tries for `CLOSE_TRY_S` seconds, then raises `LogError` saying how
+  many events could not be written.
 
 Pure Python, stdlib only; imports nothing from schedtui except `schedtui.errors`,
 `schedtui.events.format` and `schedtui.events.encode`, and no torch, textual or rich.
@@ -50,10 +55,14 @@ except ImportError:  # pragma: no cover - not on Windows: no lock, nothing else 
 
 from schedtui.events.encode import make_encoder as _make_encoder
 from schedtui.events.format import EVENT_TYPES, FORMAT, VERSION, LogError
+from schedtui.events.sink import Sink
 
 _monotonic = time.monotonic
 _RESERVED_HEADER = ("format", "version", "seq", "type")
 _POLL_S = 0.05  # how often the writer thread looks at the queue; bounds its memory
+_MAX_HELD = 1 << 20  # bytes held before a write is due anyway
+RETRY_S = 2.0  # while the file takes no more (a full disk): how often the writer tries again
+CLOSE_TRY_S = 5.0  # how long close() keeps trying to write what is left
 
 
 _EMITTABLE = EVENT_TYPES - {"header"}
@@ -70,14 +79,14 @@ def _as_event(raw: bytes) -> dict | None:
     return None
 
 
-def _lock(f, path: Path) -> None:
-    """Hold an exclusive lock on the open log `f` until it is closed; LogError if another process has it."""
+def _lock(fd: int, path: Path) -> None:
+    """Hold an exclusive lock on the open log `fd` until it is closed; LogError if another process has it."""
     if fcntl is None:
         return
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.close()
+        os.close(fd)
         raise LogError(f"{path}: another process is writing this log (is the run still going?)") from None
     except OSError:  # a file system without locks: go on unlocked
         pass
@@ -133,19 +142,20 @@ class EventLog:
         head = {"format": FORMAT, "version": VERSION, "seq": 0, "type": "header", "time": 0.0, "wall": wall, **header}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.path, "x", encoding="utf-8", newline="\n")
-            _lock(self._f, self.path)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+            _lock(fd, self.path)
         except FileExistsError:
             raise LogError(f"{self.path}: already exists; an event log is never overwritten") from None
         except OSError as e:
             raise LogError(f"{self.path}: cannot create the event log ({e.strerror or e})") from None
         self._encode = _make_encoder()
-        try:
-            self._f.write(self._encode(head) + "\n")
-            self._f.flush()
-        except OSError as e:
-            self._f.close()
-            raise LogError(f"{self.path}: cannot write the event log ({e.strerror or e})") from None
+        self._sink = Sink(fd)
+        self._sink.add((self._encode(head) + "\n").encode("utf-8"))
+        if not self._sink.drain():  # nothing is left behind: a log that cannot start is not a log
+            why = self._sink.failed
+            self._sink.close()
+            self.path.unlink(missing_ok=True)
+            raise LogError(f"{self.path}: cannot write the event log ({why})")
         self.header = head
         self.repaired: str | None = None
         self._start(seq=0, elapsed=0.0)
@@ -157,14 +167,15 @@ class EventLog:
         self.path = Path(path)
         self.flush_interval = float(flush_interval)
         try:
-            self._f = open(self.path, "a", encoding="utf-8", newline="\n")
-            _lock(self._f, self.path)  # before the repair: never cut a line another process is writing
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            _lock(fd, self.path)  # before the repair: never cut a line another process is writing
         except OSError as e:
             raise LogError(f"{self.path}: cannot reopen the event log ({e.strerror or e})") from None
+        self._sink = Sink(fd)
         try:
             self.header, seq, elapsed, self.repaired = _repair_tail(self.path)
         except BaseException as e:
-            self._f.close()
+            self._sink.close()
             if not isinstance(e, OSError):
                 raise
             raise LogError(f"{self.path}: cannot reopen the event log ({e.strerror or e})") from None
@@ -184,9 +195,9 @@ class EventLog:
         self._flush_req = False
         self._wake = threading.Event()
         self._flushed = threading.Condition()
-        self._flushed_seq = seq  # every event up to here is flushed to the OS
-        self._error: LogError | None = None
-        self._error_reported = False
+        self._flushed_seq = seq  # every event up to here is written (handed to the OS)
+        self._retry_req = False
+        self._unwritten = 0
         self._thread = threading.Thread(target=self._run, name=f"schedtui-eventlog:{self.path.name}", daemon=True)
         self._thread.start()
         atexit.register(self.close)  # a daemon thread would otherwise lose the queued tail
@@ -198,8 +209,6 @@ class EventLog:
             raise ValueError(f"unknown event type {type!r}")
         if fields and ("seq" in fields or "time" in fields):
             raise ValueError("emit: 'seq' and 'time' are set by the log")
-        if self._error is not None:
-            self._raise_error()
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"{self.path}: emit after close")
@@ -215,8 +224,6 @@ class EventLog:
         returns the events. `fields` dicts are not copied: don't reuse them."""
         if type not in _EMITTABLE:
             raise ValueError(f"unknown event type {type!r}")
-        if self._error is not None:
-            self._raise_error()
         out = []
         with self._lock:
             if self._closed:
@@ -246,9 +253,15 @@ class EventLog:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not q)
 
+    @property
+    def failed(self) -> str | None:
+        """Why the file takes no more events for now (a full disk), or None: see the module docstring."""
+        return self._sink.failed
+
     def flush(self, wait: bool = True, sync: bool = False) -> None:
-        """Write and flush to the OS everything emitted before this call (waits if `wait`); `sync` (with
-        `wait`) also has the OS put it on the disk (fsync), as before a checkpoint."""
+        """Write everything emitted before this call (waits if `wait`, until it is written or a write fails);
+        `sync` (with `wait`) also has the OS put it on the disk (fsync), as before a checkpoint. Raises
+        LogError when it cannot be written now (`failed`)."""
         with self._lock:
             target = self._seq
         if self._thread.is_alive():
@@ -256,19 +269,32 @@ class EventLog:
             self._wake.set()
             if wait:
                 with self._flushed:
-                    while self._flushed_seq < target and self._error is None and self._thread.is_alive():
+                    while self._flushed_seq < target and self._thread.is_alive():
                         self._flushed.wait(0.1)
-        if self._error is not None:
-            self._raise_error()
-        if sync and wait and not self._f.closed:
+                        if self._sink.failed is not None and not self._flush_req:
+                            break
+        if wait and self._flushed_seq < target and self._sink.failed is not None:
+            raise LogError(f"{self.path}: cannot write the event log ({self._sink.failed}); the events are kept "
+                           "and written once it can be")
+        if sync and wait:
             try:
-                os.fsync(self._f.fileno())
+                self._sink.sync()
             except OSError as e:
-                self._set_error(e)
-                self._raise_error()
+                raise LogError(f"{self.path}: cannot sync the event log to the disk ({e.strerror or e})") from None
+
+    def retry(self) -> str | None:
+        """Try at once to write what a failed write left (see `failed`); returns `failed` after that try."""
+        if self._sink.failed is not None and self._thread.is_alive():
+            self._retry_req = True
+            self._wake.set()
+            deadline = time.monotonic() + 5.0
+            while self._retry_req and self._thread.is_alive() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return self._sink.failed
 
     def close(self) -> None:
-        """Write everything, flush, stop the writer thread and close the file. Idempotent."""
+        """Write everything (trying for CLOSE_TRY_S seconds when the file takes no more), stop the writer thread,
+        close the file. Idempotent; LogError when events could not be written."""
         with self._lock:
             if self._closed:
                 return
@@ -277,12 +303,13 @@ class EventLog:
         atexit.unregister(self.close)
         self._wake.set()
         self._thread.join()
+        left, why = self._unwritten, self._sink.failed
         try:
-            self._f.close()
-        except OSError as e:
-            self._set_error(e)
-        if self._error is not None:
-            self._raise_error()
+            self._sink.close()
+        except OSError:
+            pass
+        if left:
+            raise LogError(f"{self.path}: {left} event(s) could not be written ({why}); the log ends before them")
 
     def __enter__(self) -> "EventLog":
         return self
@@ -294,50 +321,43 @@ class EventLog:
     def closed(self) -> bool:
         return self._closed
 
-    def _set_error(self, e: OSError) -> None:
-        if self._error is None:
-            self._error = LogError(f"{self.path}: cannot write the event log ({e.strerror or e}); events from here on are not saved")
-
-    def _raise_error(self) -> None:
-        if not self._error_reported:
-            self._error_reported = True
-            raise self._error
-
     # ---- the writer thread ------------------------------------------------------------------
     def _run(self) -> None:
-        q, encode = self._q, self._encode
+        q, encode, sink = self._q, self._encode, self._sink
         interval = max(self.flush_interval, 0.0)
         poll = max(min(interval, _POLL_S), 0.001)
-        last_flush = time.monotonic()
-        written = self._flushed_seq  # seq of the last event handed to the file
-        dirty = False
+        last_write = last_try = time.monotonic()
+        encoded = self._flushed_seq  # seq of the last event handed to the sink
         while True:
             self._wake.wait(poll)
             self._wake.clear()
             stopping = self._stopping  # read before draining: nothing is emitted after it is set
-            forced = self._flush_req
+            forced, retry = self._flush_req, self._retry_req
             self._flush_req = False
             n = len(q)
             if n:
                 batch = [q.popleft() for _ in range(n)]
-                written = batch[-1]["seq"]
-                if self._error is None:
-                    try:
-                        self._f.write("\n".join(map(encode, batch)))
-                        self._f.write("\n")
-                        dirty = True
-                    except OSError as e:
-                        self._set_error(e)
+                encoded = batch[-1]["seq"]
+                sink.add(("\n".join(map(encode, batch)) + "\n").encode("utf-8"))
             now = time.monotonic()
-            if dirty and (forced or stopping or now - last_flush >= interval):
-                try:
-                    self._f.flush()  # one syscall per flush, however many events
-                except OSError as e:
-                    self._set_error(e)
-                dirty, last_flush = False, now
-            if not dirty:
+            if sink.pending:
+                if sink.failed is None:
+                    due = forced or stopping or now - last_write >= interval or len(sink.pending) > _MAX_HELD
+                else:  # the file took no more: try again now and then, or when asked
+                    due = retry or now - last_try >= RETRY_S
+                if due:
+                    last_try = now
+                    if sink.drain():  # one syscall, however many events
+                        last_write = now
+            if retry:
+                self._retry_req = False
+            if not sink.pending:
                 with self._flushed:
-                    self._flushed_seq = written
+                    self._flushed_seq = encoded
                     self._flushed.notify_all()
             if stopping:
+                end = time.monotonic() + CLOSE_TRY_S
+                while sink.pending and not sink.drain() and time.monotonic() < end:
+                    time.sleep(0.2)
+                self._unwritten = encoded - self._flushed_seq if sink.pending else 0
                 return
