@@ -24,7 +24,9 @@ driven by the framework's hooks, so it holds no copy of the run core's logic:
   framework keeps its own), as for any own loop.
 
 The screen: `screen="headless"` (the only one yet) prints an epoch line each on
-stderr like `with schedtui.monitor(...)`; the live screen will attach here. A
+stderr like `with schedtui.monitor(...)` (tqdm progress bars, such as the
+Trainer's, are cleared while it prints and drawn again after: tqdm's
+`external_write_mode`); the live screen will attach here. A
 non-finite loss warns rather than pauses unless `config` says otherwise (the
 framework has already applied that update, and no screen is there to resume a
 pause). torch is imported by what this imports; no textual.
@@ -33,6 +35,8 @@ pause). torch is imported by what this imports; no textual.
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from schedtui.errors import UserError
@@ -90,6 +94,14 @@ def plan(who: str, updates, steps_per_epoch) -> tuple[int, int]:
     return max(1, math.ceil(int(updates) / spe)), spe
 
 
+def bars_aside():
+    """While schedtui prints: tqdm's bars (if tqdm is in use) cleared, and drawn again after."""
+    tqdm = sys.modules.get("tqdm.std")
+    if tqdm is None:
+        return nullcontext()
+    return tqdm.tqdm.external_write_mode(file=sys.stderr, nolock=True)  # no lock held while a pause waits
+
+
 class FrameworkRun:
     def __init__(self, framework: str, header: dict, model, optimizer, *, scheduler, epochs: int, steps_per_epoch: int,
                  planned: int, options: dict, take_loss, on_stop, no_loss: str):
@@ -111,7 +123,8 @@ class FrameworkRun:
 
     def open(self) -> None:
         if self.screen == "headless":  # the live screen (attach) will start here
-            self.mon.__enter__()
+            with bars_aside():
+                self.mon.__enter__()
         if self.scheduler is not None:
             self.scheduler.observe(self.mon.core.scheduler_stepped)
         self._hook = self.optimizer.register_step_post_hook(self._updated)
@@ -155,7 +168,8 @@ class FrameworkRun:
         if self.closed or self.stopping:
             return self.stopping  # an epoch cut short by a stop is not one the log counts
         try:
-            self.mon.epoch(**metrics)
+            with bars_aside():
+                self.mon.epoch(**metrics)
         except StopRun:
             self._stop()
         return self.stop_requested
@@ -181,6 +195,7 @@ class FrameworkRun:
             core.stop("stopped")
             core.end_reason = (f"{self.framework} ended the training after {core.step} of {self.planned} updates"
                                f"{' (' + why_early + ')' if why_early else ''}")
-        self.mon.__exit__(type(error) if error is not None else None, error,
-                          error.__traceback__ if error is not None else None)
+        with bars_aside():
+            self.mon.__exit__(type(error) if error is not None else None, error,
+                              error.__traceback__ if error is not None else None)
         return self.mon.status

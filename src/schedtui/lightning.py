@@ -19,13 +19,17 @@ after an update; a stop (`steer.send("stop")`, early stopping from `config`)
 sets `trainer.should_stop`, and the run ends `stopped`; Lightning stopping
 early itself (its EarlyStopping, `max_time`) ends it `stopped` with that reason;
 an exception ends it `crashed`, Ctrl-C `interrupted`. One optimizer for now
-(several, as in a GAN, are coming). Lightning's own progress bar is left as it
-is: it writes to stdout, schedtui's epoch lines go to stderr. Lightning 2
-(`lightning`, or the older `pytorch_lightning`) and torch are imported here.
+(several, as in a GAN, are coming). Lightning's own progress bar redraws its
+line in place, which garbles the epoch lines schedtui prints when both reach
+one terminal: it is turned off for the fit then (`disable()`, and `enable()`
+again at its end), and left alone when either output goes to a file or pipe.
+Lightning 2 (`lightning`, or the older `pytorch_lightning`) and torch are
+imported here.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 try:
@@ -51,6 +55,7 @@ class Steer(pl.Callback):
         self._validated = False
         self._val_keys: set = set()
         self._before_val: set = set()
+        self._bar = None  # Lightning's progress bar, while schedtui turned it off
 
     # ---- for your script (and tests): the run of the fit under way -------------------------------------
     def send(self, command: str, /, **args):
@@ -64,6 +69,20 @@ class Steer(pl.Callback):
         return self.run.run_dir if self.run is not None else None
 
     # ---- Lightning's hooks ------------------------------------------------------------------------
+    def on_fit_start(self, trainer, pl_module) -> None:
+        bar = trainer.progress_bar_callback
+        if bar is not None and bar.is_enabled and sys.stdout.isatty() and sys.stderr.isatty():
+            bar.disable()  # its in-place redraws and schedtui's lines in one terminal garble each other
+            self._bar = bar
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        self._give_back_bar()
+
+    def _give_back_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.enable()
+            self._bar = None
+
     def on_train_start(self, trainer, pl_module) -> None:
         if self.run is not None:
             self.run.close(RuntimeError("a new fit started before this one ended"))
@@ -140,5 +159,6 @@ class Steer(pl.Callback):
                            else "max_time, or a hook that returned -1?")
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._give_back_bar()
         if self.run is not None:
             self.run.close(exception)
