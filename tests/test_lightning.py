@@ -112,8 +112,12 @@ def test_a_lightning_run_replays_diffs_and_exports_but_does_not_rerun(lightning_
 def test_an_edit_overrides_lightnings_scheduler_from_its_step_and_revert_goes_back(tmp_path):
     steer = schedtui.lightning.Steer(runs_dir=tmp_path / "runs")
 
+    looked = []
+
     def during(module, step):  # sent while update step+1 runs: applies at the boundary after it
-        if step == 2:
+        if step == 1:
+            looked.append(steer.send("describe"))
+        elif step == 2:
             steer.send("edit", knob="lr", op="set", value=0.3)
         elif step == 6:
             steer.send("edit", knob="lr", op="revert")
@@ -124,8 +128,13 @@ def test_an_edit_overrides_lightnings_scheduler_from_its_step_and_revert_goes_ba
     steplr = [0.1 * 0.5 ** (i // 2) for i in range(12)]
     assert module.lrs == steplr[:3] + [0.3] * 4 + steplr[7:]  # StepLR's own chain, untouched by the edit
     assert [s["knobs"]["lr"] for s in of_type(log, "step")] == module.lrs
-    assert [(e["step"], e["op"]) for e in of_type(log, "edit")] == [(3, "set"), (7, "revert")]
+    edits = of_type(log, "edit")
+    assert [(e["step"], e["op"]) for e in edits] == [(3, "set"), (7, "revert")]
+    assert edits[0]["old"] == 0.05  # what update 4 was to use: commands apply after Lightning stepped StepLR
     assert not of_type(log, "warning")
+    # looking ahead (a copy of the scheduler, stepped aside) at step 2: StepLR halves the lr for update 5
+    lr = looked[0].result(timeout=1)["knobs"]["lr"]
+    assert lr["value"] == 0.05 and lr["next"] == {"step": 4, "value": 0.025, "every_step": False}
 
 
 def test_a_plateau_scheduler_gets_lightnings_monitor_metric(tmp_path):

@@ -9,12 +9,15 @@ driven by the framework's hooks, so it holds no copy of the run core's logic:
 
 - every optimizer update is seen by a step post-hook on the optimizer (so
   gradient accumulation, a closure, or a manual loop with several updates per
-  batch each count once); the hook calls `Monitor.step` with the loss the
-  adapter collected for that update (`take_loss()`) and the samples it saw.
-  The knob values it logs are read right before the update (Monitor's pre-hook),
-  before the framework steps its scheduler. A pause waits there, on the
-  training thread; a stop sets `stop_requested` and calls `on_stop()` so the
-  adapter tells its framework to stop.
+  batch each count once); the hook calls the core's `after_update` with the
+  loss the adapter collected for that update (`take_loss()`) and the samples it
+  saw. The knob values it logs are read right before the update (Monitor's
+  pre-hook), before the framework steps its scheduler.
+- `boundary()` where the adapter's framework has finished an update, its
+  scheduler stepped (Lightning's batch end, the Trainer's step end): commands
+  and planned edits apply there, seeing the values of the next update; a pause
+  waits there, on the training thread. True when the run is to stop: the
+  adapter tells its framework (`stop_requested` stays set).
 - `epoch(metrics)` at an epoch's end (validation metrics: `val_loss`,
   `val_acc` and any other number); True when the run is to stop.
 - `close(error=None)` once: the hooks removed, the scheduler released, and the
@@ -84,10 +87,12 @@ def batch_size(obj) -> int | None:
 
 
 def plan(who: str, updates, steps_per_epoch) -> tuple[int, int]:
-    """(epochs, steps per epoch) covering `updates` planned optimizer updates."""
-    if not isinstance(updates, (int, float)) or not math.isfinite(updates) or updates < 1:
-        raise UserError(f"{who}: the training has no finite length ({updates} updates planned): give it a number of "
-                        "epochs or of steps")
+    """(epochs, steps per epoch) covering `updates` planned optimizer updates (those left, when the framework
+    resumed from a checkpoint of its own: the log counts from there)."""
+    if not isinstance(updates, (int, float)) or not math.isfinite(updates):
+        raise UserError(f"{who}: the training has no finite length: give it a number of epochs or of steps")
+    if updates < 1:
+        raise UserError(f"{who}: the training has no update left to run ({updates} planned)")
     if not isinstance(steps_per_epoch, (int, float)) or not math.isfinite(steps_per_epoch) or steps_per_epoch < 1:
         steps_per_epoch = updates  # a dataloader without a length: one "epoch" of all the planned updates
     spe = int(steps_per_epoch)
@@ -104,14 +109,14 @@ def bars_aside():
 
 class FrameworkRun:
     def __init__(self, framework: str, header: dict, model, optimizer, *, scheduler, epochs: int, steps_per_epoch: int,
-                 planned: int, options: dict, take_loss, on_stop, no_loss: str):
+                 planned: int, options: dict, take_loss, no_loss: str):
         """`take_loss()`: the loss of the update that just happened (a scalar tensor or a float; None: none seen);
-        `no_loss`: what to tell the user when it has none; `on_stop()`: tell the framework to stop."""
+        `no_loss`: what to tell the user when it has none."""
         from schedtui.own_loop import Monitor
 
         self.framework, self.planned = framework, planned
         self.optimizer, self.scheduler = optimizer, scheduler
-        self._take_loss, self._on_stop, self._no_loss = take_loss, on_stop, no_loss
+        self._take_loss, self._no_loss = take_loss, no_loss
         self.mon = Monitor(model, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch,
                            schedules=options["schedules"], knobs=options["knobs"], config=options["config"],
                            name=options["name"], runs_dir=options["runs_dir"], scheduler=scheduler, header=header)
@@ -144,22 +149,31 @@ class FrameworkRun:
         self.samples += n or 0
 
     def _updated(self, optimizer, args, kwargs) -> None:
-        """An optimizer update happened (the step post-hook): record it, then the step boundary."""
-        from schedtui.own_loop import StopRun
-
-        if self.closed:
+        """An optimizer update happened (the step post-hook): record it."""
+        core = self.mon.core
+        if self.closed or core.stopping:  # a run that is stopping records no more updates (as mon.step)
             return
         try:
             loss = self._take_loss()
             if loss is None:
-                raise UserError(f"update {self.mon.core.step + 1} had no loss: {self._no_loss}")
+                raise UserError(f"update {core.step + 1} had no loss: {self._no_loss}")
             samples, self.samples = self.samples, 0
-            self.mon.step(loss, batch_size=samples or None)
-        except StopRun:
-            self._stop()
+            core.after_update(loss, samples or None)
         except BaseException as e:  # the run ends crashed (with why) before the framework sees the error
             self.close(e)
             raise
+
+    def boundary(self) -> bool:
+        """Between two updates (see the module docstring); True when the run is to stop."""
+        if self.closed:
+            return self.stop_requested
+        try:
+            if self.mon.core.boundary() is not None:
+                self.stop_requested = True
+        except BaseException as e:  # Ctrl-C while paused: the run ends interrupted
+            self.close(e)
+            raise
+        return self.stop_requested
 
     def epoch(self, metrics: dict) -> bool:
         """An epoch ended with these metrics; True when the run is to stop."""
@@ -171,13 +185,8 @@ class FrameworkRun:
             with bars_aside():
                 self.mon.epoch(**metrics)
         except StopRun:
-            self._stop()
-        return self.stop_requested
-
-    def _stop(self) -> None:
-        if not self.stop_requested:
             self.stop_requested = True
-            self._on_stop()
+        return self.stop_requested
 
     def close(self, error: BaseException | None = None, why_early: str = "") -> str:
         """End the run once (see the module docstring); returns its status."""

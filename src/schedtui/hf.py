@@ -79,6 +79,9 @@ class Steer(transformers.TrainerCallback):
                        train_dataloader=None, **kwargs):
         if self.run is not None:
             self._close(RuntimeError("a new training started before this one ended"))
+        if args.world_size > 1:
+            raise UserError(f"{WHO}: this training runs in {args.world_size} processes; Steer drives one process for "
+                            "now (several, under DDP, are coming)")
         if getattr(args, "label_smoothing_factor", 0):
             raise UserError(f"{WHO}: with label_smoothing_factor the Trainer computes the loss outside the model, where "
                             "a callback cannot see it; leave it at 0 to steer this training")
@@ -88,6 +91,9 @@ class Steer(transformers.TrainerCallback):
                             f"{type(optimizer).__name__}")
         sched = None
         if lr_scheduler is not None:  # stepped after every update; a plateau scheduler after each evaluation
+            if not isinstance(lr_scheduler, (torch.optim.lr_scheduler.LRScheduler,
+                                             torch.optim.lr_scheduler.ReduceLROnPlateau)):
+                lr_scheduler = getattr(lr_scheduler, "scheduler", lr_scheduler)  # accelerate's wrapper holds it
             plateau = isinstance(lr_scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
             watched = args.metric_for_best_model or "loss"
             watched = watched if watched.startswith("eval_") else "eval_" + watched
@@ -98,12 +104,14 @@ class Steer(transformers.TrainerCallback):
             per_epoch = math.ceil(len(train_dataloader) / ga)
         except TypeError:  # no length: the Trainer goes by max_steps
             per_epoch = state.max_steps
-        epochs, spe = plan(WHO, state.max_steps, per_epoch)
-        header = {"driver": "transformers", "framework": {"name": "transformers", "version": transformers.__version__}}
+        start = state.global_step  # above 0 when it resumed from a checkpoint of the Trainer's: the log starts here
+        epochs, spe = plan(WHO, state.max_steps - start, per_epoch)
+        header = {"driver": "transformers", "framework": {"name": "transformers", "version": transformers.__version__,
+                                                          "start_step": start, "start_epoch": int(state.epoch or 0)}}
         self._losses, self._epoch_due, self._evaluated = [], False, {}
         self.run = FrameworkRun(
             "the Hugging Face Trainer", header, model, opt, scheduler=sched, epochs=epochs, steps_per_epoch=spe,
-            planned=state.max_steps, options=self.options, take_loss=self._take_loss, on_stop=lambda: None,
+            planned=state.max_steps - start, options=self.options, take_loss=self._take_loss,
             no_loss="the model returned no loss (outputs.loss) in training: a compute_loss or compute_loss_func of "
                     "your own is not visible to a callback")
         self.run.open()
@@ -134,7 +142,7 @@ class Steer(transformers.TrainerCallback):
         return total
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.run is not None and self.run.stop_requested:
+        if self.run is not None and self.run.boundary():  # after the update and the Trainer's scheduler step
             control.should_training_stop = True
 
     def on_epoch_begin(self, args, state, control, **kwargs):

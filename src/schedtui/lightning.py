@@ -86,6 +86,9 @@ class Steer(pl.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         if self.run is not None:
             self.run.close(RuntimeError("a new fit started before this one ended"))
+        if trainer.world_size > 1:
+            raise UserError(f"{WHO}: this fit runs in {trainer.world_size} processes; Steer drives one process for "
+                            "now (several, under DDP, are coming)")
         optimizers = trainer.optimizers
         if len(optimizers) != 1:
             raise UserError(f"{WHO}: this fit has {len(optimizers)} optimizers; Steer drives one for now (several "
@@ -97,7 +100,8 @@ class Steer(pl.Callback):
         sched = None
         if configs:
             c = configs[0]
-            sched = observe_scheduler(c.scheduler, opt, "Lightning", c.interval, c.frequency,
+            by = "Lightning" if pl_module.automatic_optimization else "your training_step"
+            sched = observe_scheduler(c.scheduler, opt, by, c.interval, c.frequency,
                                       c.monitor if c.reduce_on_plateau else None)
         batches = trainer.num_training_batches
         if pl_module.automatic_optimization:
@@ -107,19 +111,25 @@ class Steer(pl.Callback):
             per_epoch = batches
             epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else float("inf")
             updates = min(batches * epochs, trainer.max_steps if trainer.max_steps != -1 else float("inf"))
+        start = trainer.global_step  # above 0 when the fit resumed from a checkpoint of Lightning's: the log starts here
+        updates -= start
         epochs, spe = plan(WHO, updates, per_epoch)
-        header = {"driver": "lightning", "framework": {"name": "lightning", "version": pl.__version__}}
+        header = {"driver": "lightning", "framework": {"name": "lightning", "version": pl.__version__,
+                                                       "start_step": start, "start_epoch": trainer.current_epoch}}
         self._loss, self._validated, self._val_keys = None, False, set()
         self.run = FrameworkRun(
             "Lightning", header, pl_module, opt, scheduler=sched, epochs=epochs, steps_per_epoch=spe,
             planned=int(updates), options=self.options, take_loss=self._take_loss,
-            on_stop=lambda: setattr(trainer, "should_stop", True),
             no_loss="your training_step backpropagated nothing through Lightning (call self.manual_backward(loss))")
         self.run.open()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.run is not None:
             self.run.add_samples(batch_size(batch))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.run is not None and self.run.boundary():  # after the batch's update and Lightning's scheduler step
+            trainer.should_stop = True
 
     def on_before_backward(self, trainer, pl_module, loss) -> None:
         if self.run is not None and not trainer.sanity_checking:
