@@ -137,6 +137,10 @@ def test_bad_input_is_a_one_line_error(tmp_path):
         schedtui.hf.Steer(screen="textual")
     with pytest.raises(UserError, match="schedules must be a dict"):
         schedtui.hf.Steer(schedules=["lr"])
+    with pytest.raises(UserError, match="name must be letters, digits"):
+        schedtui.hf.Steer(name="../up")
+    with pytest.raises(UserError, match="bogus: unknown key"):
+        schedtui.hf.Steer(config={"bogus": 1})
     with pytest.raises(UserError, match="label_smoothing_factor"):
         train(tmp_path, label_smoothing_factor=0.1)
 

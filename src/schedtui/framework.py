@@ -38,6 +38,7 @@ pause). torch is imported by what this imports; no textual.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -52,8 +53,8 @@ def check_options(who: str, runs_dir, name, schedules, knobs, config, screen) ->
     """A Steer's arguments, checked (one-line UserError naming what was expected)."""
     if not isinstance(runs_dir, (str, Path)):
         raise UserError(f"{who}: runs_dir must be a directory path, got {type(runs_dir).__name__}")
-    if not isinstance(name, str) or not name:
-        raise UserError(f"{who}: name must be a non-empty string, got {name!r}")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise UserError(f"{who}: name must be letters, digits, . _ - (it names the run's directory), got {name!r}")
     if schedules is not None and not isinstance(schedules, dict):
         raise UserError(f"{who}: schedules must be a dict of knob -> schedule table, got {type(schedules).__name__}")
     knobs = list(knobs) if isinstance(knobs, (list, tuple)) else knobs
@@ -68,6 +69,11 @@ def check_options(who: str, runs_dir, name, schedules, knobs, config, screen) ->
     engine = config.get("engine", {})
     if isinstance(engine, dict):  # no screen to resume a pause: a non-finite loss warns (unless config says)
         config["engine"] = {"on_nonfinite": "warn", **engine}
+    from schedtui.config.load import resolve
+    from schedtui.experiment import OWN_LOOP
+
+    # what can be checked before the training starts is checked now (knob names need the model: at its start)
+    resolve({**config, "name": name, "epochs": 1, "experiment": OWN_LOOP, "schedules": schedules or {}}, name=name)
     return {"runs_dir": runs_dir, "name": name, "schedules": schedules, "knobs": knobs, "config": config,
             "screen": screen}
 
@@ -186,6 +192,9 @@ class FrameworkRun:
                 self.mon.epoch(**metrics)
         except StopRun:
             self.stop_requested = True
+        except BaseException as e:
+            self.close(e)
+            raise
         return self.stop_requested
 
     def close(self, error: BaseException | None = None, why_early: str = "") -> str:

@@ -132,7 +132,7 @@ class Steer(pl.Callback):
             trainer.should_stop = True
 
     def on_before_backward(self, trainer, pl_module, loss) -> None:
-        if self.run is not None and not trainer.sanity_checking:
+        if self.run is not None:
             loss = loss.detach()
             self._loss = loss if self._loss is None else self._loss + loss  # on the device: no sync per step
 
@@ -165,8 +165,8 @@ class Steer(pl.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self.run is not None:
-            self.run.close(why_early="trainer.should_stop: an EarlyStopping callback?" if trainer.should_stop
-                           else "max_time, or a hook that returned -1?")
+            self.run.close(why_early="trainer.should_stop was set: an EarlyStopping or Timer callback?"
+                           if trainer.should_stop else "its data ran out, or on_train_batch_start returned -1?")
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._give_back_bar()
