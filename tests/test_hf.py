@@ -103,13 +103,15 @@ def test_edits_override_the_trainers_scheduler_a_pause_waits_and_a_stop_ends_it_
     steer = schedtui.hf.Steer(runs_dir=tmp_path / "runs")
     held = {}
 
-    def watch():
-        while steer.run.mon.status != "paused":
-            time.sleep(0.01)
-        step = steer.run.mon.core.step
-        time.sleep(0.3)
-        held["still"] = steer.run.mon.core.step == step
-        steer.send("resume")
+    def watch():  # another thread: the run holds still while paused, then goes on when resumed
+        try:
+            while steer.run.mon.status != "paused":
+                time.sleep(0.01)
+            step = steer.run.mon.core.step
+            time.sleep(0.3)
+            held["still"] = steer.run.mon.core.step == step
+        finally:
+            steer.send("resume")
 
     def during(step):  # sent while update step+1 runs: applies at the boundary after it
         if step == 1:

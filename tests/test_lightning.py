@@ -164,12 +164,14 @@ def test_pause_waits_on_the_training_thread_and_stop_ends_the_fit_stopped(tmp_pa
     seen = {}
 
     def watch():  # another thread: the run holds still while paused, then goes on when resumed
-        while steer.run.mon.status != "paused":
-            time.sleep(0.01)
-        step = steer.run.mon.core.step
-        time.sleep(0.3)
-        seen["held"] = steer.run.mon.core.step == step
-        steer.send("resume")
+        try:
+            while steer.run.mon.status != "paused":
+                time.sleep(0.01)
+            step = steer.run.mon.core.step
+            time.sleep(0.3)
+            seen["held"] = steer.run.mon.core.step == step
+        finally:
+            steer.send("resume")
 
     def during(module, step):
         if step == 2:
