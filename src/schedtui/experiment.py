@@ -35,7 +35,7 @@ from schedtui.knob import Knob
 from schedtui.safe_text import visible
 
 TARGET_HELP = "module:function, e.g. mypkg.train:experiment (the module must be importable from here)"
-OWN_LOOP = "<own loop>"  # the experiment of a run driven by schedtui.monitor: there is no factory to call again
+OWN_LOOP = "<own loop>"  # the experiment of a run driven by schedtui.monitor or a framework's callback: no factory
 
 
 @dataclass
@@ -58,8 +58,8 @@ class Experiment:
 def load_factory(target: str) -> Callable:
     """The function `target` names; UserError if it cannot be imported or is not callable."""
     if target == OWN_LOOP:
-        raise UserError("this run was driven by its own training loop (schedtui.monitor): there is no factory to run "
-                        "again; replay, diff and export work on its log")
+        raise UserError("this run was driven by its own training loop (schedtui.monitor, or a Lightning or Hugging "
+                        "Face Trainer callback): there is no factory to run again; replay, diff and export work on its log")
     if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
         raise UserError(f"experiment {target!r}: expected {TARGET_HELP}")
     module_name, func_name = target.split(":")

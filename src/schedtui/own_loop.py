@@ -61,7 +61,8 @@ class Monitor:
     def __init__(self, model, optimizer, *, epochs: int, steps_per_epoch: int, schedules: dict | None = None,
                  knobs: list = (), config: dict | None = None, name: str = "own-loop", runs_dir: str | Path = "runs",
                  bn_loader=None, seed: int | None = None, scheduler=None, scheduler_unit: str | None = None,
-                 scheduler_metric: str | None = None):
+                 scheduler_metric: str | None = None, header: dict | None = None):
+        """`header`: more fields for the log's header (a framework's adapter names the framework that drove it)."""
         from schedtui.config.load import resolve
 
         if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
@@ -79,6 +80,7 @@ class Monitor:
         self._pieces = (model, optimizer, list(knobs), bn_loader, steps_per_epoch, scheduler, scheduler_unit,
                         scheduler_metric)
         self.runs_dir = runs_dir
+        self._header = dict(header or {})
         self.core = None
         self.run_dir: Path | None = None
         self._events = None
@@ -124,7 +126,8 @@ class Monitor:
         adopted = adopt_scheduler(scheduler, owner, unit, metric, self.cfg) if scheduler is not None else None
         parts = assemble(self.cfg, device, data, model, optimizer, _LoopLoss(), knobs, {}, spe,
                          skip_knobs=("grad_clip",), scheduler=adopted)
-        self.run_dir, log = open_run(self.runs_dir, self.cfg, device, header_fields(parts, own_loop=True))
+        header = {**header_fields(parts, own_loop=True), **self._header}
+        self.run_dir, log = open_run(self.runs_dir, self.cfg, device, header)
         self.core = core = RunCore(parts, log, self.run_dir, bn_data=bn_loader, checkpoint_at_end=False)
         self._events = log.subscribe()
         self._state = RunState.from_header(log.header)

@@ -18,7 +18,18 @@ StepLR computes from the value it finds), then the scheduler steps and what it
 writes now is kept. So the user's scheduler runs exactly as it would alone, and
 its `state_dict()` goes into checkpoints. Looking ahead (a preview, the next
 change) steps a copy of it on a stand-in optimizer, at most `LOOK_AHEAD` steps.
-torch only; no textual/rich.
+
+A scheduler that a framework steps itself (Lightning, the Hugging Face Trainer)
+is adopted with `observe_scheduler(...)` instead: its framework goes on calling
+`step()` when it always does (its interval, frequency and plateau metric), and
+`observe(on_step)` makes each such call do what `step` above does — put back
+what it last wrote, step it, keep what it writes now — then call `on_step()`,
+where the run core writes the knobs it drives (an edit's value when one
+overrides it: `RunCore.scheduler_stepped`). The run core never steps it itself
+(`unit` is None). The call is caught by giving that one instance a subclass of
+its own class that overrides `step` (nothing is added to its `__dict__`, so its
+`state_dict()` and the framework's checkpoints stay as they were); `release()`
+gives it back its class at the run's end. torch only; no textual/rich.
 """
 
 from __future__ import annotations
@@ -38,6 +49,9 @@ _PER_STEP = ("OneCycleLR", "CyclicLR")
 def adopt_scheduler(sched, optimizer, unit: str | None, metric: str | None, cfg: dict) -> "AdoptedScheduler":
     import torch
 
+    if isinstance(sched, AdoptedScheduler):  # observe_scheduler's: checked there; its framework steps it
+        _check_config(sched.sched, cfg)
+        return sched
     plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
     if not plateau and not isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
         raise UserError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(sched).__name__}")
@@ -53,18 +67,52 @@ def adopt_scheduler(sched, optimizer, unit: str | None, metric: str | None, cfg:
         metric = metric or ("val_acc" if getattr(sched, "mode", "min") == "max" else "val_loss")
         if not isinstance(metric, str):
             raise UserError(f"scheduler_metric must be a metric name such as val_loss, got {metric!r}")
+    _check_config(sched, cfg)
+    return AdoptedScheduler(sched, optimizer, unit, metric if plateau else None)
+
+
+def _check_config(sched, cfg: dict) -> None:
     for key in ("lr", "momentum", "betas"):
         if key in cfg["schedules"] and (key == "lr" or getattr(sched, "cycle_momentum", False)):
             raise UserError(f"schedules.{key}: your scheduler drives {key}; give one or the other (edits still "
                             "override it while the run goes)")
-    return AdoptedScheduler(sched, optimizer, unit, metric if plateau else None)
+
+
+def observe_scheduler(sched, optimizer, framework: str, cadence: str = "step", every: int = 1,
+                      metric: str | None = None) -> "AdoptedScheduler":
+    """Adopt a scheduler that `framework` steps itself, every `every` steps or epochs (`cadence`), a plateau
+    scheduler on `metric` (its name as the framework gives it; shown only). Pass it to the run as `scheduler=`
+    and call `observe(on_step)` once the run core exists."""
+    import torch
+
+    plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if not plateau and not isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
+        raise UserError(f"{framework}'s scheduler must be a torch.optim.lr_scheduler object to be adopted, got "
+                        f"{type(sched).__name__}")
+    if getattr(getattr(sched, "optimizer", None), "param_groups", None) is not optimizer.param_groups:
+        raise UserError(f"{framework}'s scheduler drives another optimizer than the one it trains with")
+    if cadence not in ("step", "epoch"):
+        raise UserError(f"{framework}: a scheduler steps per 'step' or per 'epoch', got {cadence!r}")
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise UserError(f"{framework}: a scheduler's frequency must be a positive int, got {every!r}")
+    adopted = AdoptedScheduler(sched, optimizer, cadence, metric if plateau else None, every=every)
+    adopted.framework, adopted.unit = framework, None  # the run core never steps it: its framework does
+    return adopted
 
 
 class AdoptedScheduler:
-    def __init__(self, sched, optimizer, unit: str, metric: str | None):
+    def __init__(self, sched, optimizer, unit: str, metric: str | None, every: int = 1):
+        """`unit`: when the run core steps it ("step" | "epoch"; None: its framework steps it, see
+        `observe_scheduler`); `every`: it steps once every so many of them."""
+        import torch
+
         self.sched, self.optimizer, self.unit, self.metric = sched, optimizer, unit, metric
+        self.cadence, self.every = unit, every  # how often it moves, whoever steps it (for look-ahead)
+        self.framework: str | None = None
         self.kind = type(sched).__name__
-        self.plateau = metric is not None
+        self.plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self._class = type(sched)  # its own class (observe() gives the instance a subclass for the run)
+        self._on_step = None
         self.settings = [(i, "lr", None) for i in range(len(optimizer.param_groups))]
         if getattr(sched, "cycle_momentum", False):
             key, idx = ("betas", 0) if "betas" in optimizer.param_groups[0] else ("momentum", None)
@@ -100,9 +148,7 @@ class AdoptedScheduler:
 
     def step(self, metrics: dict | None = None) -> None:
         """Step it once (see the module docstring)."""
-        for s, v in self.last.items():
-            if self._read(s) != v:
-                self._write(s, v)
+        self._put_back()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's order warnings: the boundary is after optimizer.step()
             if self.plateau:
@@ -112,9 +158,49 @@ class AdoptedScheduler:
                 self.sched.step(value)
             else:
                 self.sched.step()
+        self._stepped()
+
+    def _put_back(self) -> None:
+        for s, v in self.last.items():
+            if self._read(s) != v:
+                self._write(s, v)
+
+    def _stepped(self) -> None:
         self.steps += 1
         self.last = {s: self._read(s) for s in self.settings}
         self._ahead = None
+
+    # ---- a scheduler its framework steps (observe_scheduler) ----------------------------------------
+    def observe(self, on_step) -> None:
+        """From now on each `step()` its framework calls is caught (see the module docstring); `on_step()` after
+        each one."""
+        if self.unit is not None:
+            raise UserError("a scheduler schedtui steps itself cannot also be stepped by a framework")
+        if type(self.sched) is not self._class:
+            raise UserError(f"{self.kind}: this scheduler is already adopted by another run")
+        owner, cls = self, self._class
+
+        def step(sched, *args, **kwargs):
+            return owner._framework_step(args, kwargs)
+
+        self._on_step = on_step
+        self.sched.__class__ = type(cls.__name__, (cls,), {"step": step, "__module__": cls.__module__,
+                                                           "__qualname__": cls.__qualname__})
+
+    def _framework_step(self, args, kwargs):
+        self._put_back()  # an edit may have written over it; a chainable scheduler computes from what it finds
+        try:
+            return self._class.step(self.sched, *args, **kwargs)
+        finally:  # even when it raised: what it holds now is kept, and the knobs written again
+            self._stepped()
+            if self._on_step is not None:
+                self._on_step()
+
+    def release(self) -> None:
+        """Give the instance back its own class (the run ended); its framework's step() is its own again."""
+        if type(self.sched) is not self._class:
+            self.sched.__class__ = self._class
+        self._on_step = None
 
     def value(self, setting) -> float:
         return self.last[setting]
@@ -146,10 +232,11 @@ class AdoptedScheduler:
                 t[idx] = v
                 g[key] = tuple(t)
         try:
-            clone = copy.deepcopy(self.sched, memo={id(self.optimizer): stand_in})
+            clone = copy.deepcopy(self.sched, memo={id(self.optimizer): stand_in, id(self.sched.optimizer): stand_in})
         except Exception:  # a scheduler that cannot be copied: look-ahead holds the current value
             self._ahead = {s: array("d", [v]) for s, v in self.last.items()}
             return
+        clone.__class__ = self._class  # an observed scheduler's copy steps as its own class, unobserved
         out = {s: array("d") for s in self.settings}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -168,7 +255,9 @@ class AdoptedScheduler:
         self._ahead = out
 
     def describe(self) -> str:
-        return f"your {self.kind} ({'per ' + self.unit}{', on ' + self.metric if self.metric else ''})"
+        every = f"every {self.every} {self.cadence}s" if self.every > 1 else f"per {self.cadence}"
+        by = f"stepped by {self.framework}, " if self.framework else ""
+        return f"your {self.kind} ({by}{every}{', on ' + self.metric if self.metric else ''})"
 
     def state_dict(self) -> dict:
         return {"scheduler": self.sched.state_dict(), "steps": self.steps,
@@ -190,7 +279,7 @@ class AdoptedSchedule:
 
     def __init__(self, owner: AdoptedScheduler, setting):
         self.owner, self.setting = owner, setting
-        self.unit = owner.unit
+        self.unit = owner.cadence
 
     def value(self, k: int) -> float:
         return self.owner.value(self.setting)
@@ -200,8 +289,8 @@ class AdoptedSchedule:
 
     def estimate(self, k: int) -> float:
         o = self.owner
-        spe = o.steps_per_epoch if o.unit == "epoch" else 1
-        return o.estimate(self.setting, k // spe - o.steps)
+        period = (o.steps_per_epoch if o.cadence == "epoch" else 1) * o.every
+        return o.estimate(self.setting, k // period - o.steps)
 
     def observe(self, metrics: dict) -> None:
         return None  # the run core steps a plateau scheduler with its metric

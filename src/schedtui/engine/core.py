@@ -10,6 +10,8 @@ same `RunCore` and only calls its public API, on the thread that trains:
 - `update_starting()` (optional) right before an optimizer step, when code the
   core does not see may change a knob between there and `after_update` (a
   scheduler stepped after `optimizer.step()` in your own loop).
+- `scheduler_stepped()` when an adopted scheduler that the driver's framework
+  steps has moved (`engine.adopted.observe_scheduler`): its knobs are written.
 - `after_update(loss, batch_size=None, terms=None)` after each optimizer update
   (`after_update_row` when the loss is already a device row [total, term...]):
   the step count moves on, the loss is kept on the device and read in batches,
@@ -577,13 +579,19 @@ class RunCore:
                                          f"the live value is {actual!r} (the log records the live value)",
                       knob=knob, expected=expected, actual=actual)
 
-    def _step_scheduler(self, metrics: dict | None = None) -> None:
-        """Step the user's own scheduler (adopted) and write the knobs it and the schedules drive."""
-        self.parts.scheduler.step(metrics)
+    def scheduler_stepped(self) -> None:
+        """The adopted scheduler moved (stepped here, or by the framework that steps it: `engine.adopted`'s
+        `observe_scheduler`): write the knobs it drives — an edit's value where one overrides it — for the next
+        update."""
         self.parts.schedules.forget()
         self.writer.force(self.parts.scheduler.knobs)
         if self.step < self._total:
             self.writer.advance(self.step)
+
+    def _step_scheduler(self, metrics: dict | None = None) -> None:
+        """Step the user's own scheduler (adopted) and write the knobs it and the schedules drive."""
+        self.parts.scheduler.step(metrics)
+        self.scheduler_stepped()
 
     def _validate(self, reason: str) -> dict:
         loss, acc, extra = self._evaluate(self.parts.model)
