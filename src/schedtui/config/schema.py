@@ -216,6 +216,8 @@ ENGINE = {
     # CPU), "device" (a found-inf flag that makes a fused optimizer's step a no-op: no sync), "read" (at the
     # batched reads: it is noticed there); "auto": step on the CPU, device with a fused optimizer, else read
     "nonfinite_check": F(str, "auto", choices=("auto", "step", "device", "read")),
+    "rank_timeout": F(float, 30.0, lo=1.0, hi=86400.0),  # torchrun: a rank silent this long ends the run crashed
+    "ddp_cadence": F(int, 16, lo=1, hi=MAX_COUNT),  # torchrun: commands reach every rank every this many updates
 }
 
 SWA = {  # [swa]: stochastic weight averaging; without `start`, only on demand (the w key)

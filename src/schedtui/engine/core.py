@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -93,6 +95,11 @@ class RunCore:
         self.channel = channel if channel is not None else CommandQueue(OPS)
         self.recorder = StepRecorder(log, read_every, read_interval, self.active_seconds,
                                      reduce=dist.mean_ if dist is not None else None)
+        self.watch = None
+        if dist is not None:  # a rank that dies or hangs ends the run crashed, naming it, in bounded time
+            from schedtui.engine.ddp_watch import Watch
+
+            self.watch = Watch(dist, on_dead=self._ranks_lost, stale_s=eng.get("rank_timeout", 30.0))
         self.writer = KnobWriter(parts.knobs, parts.schedules, parts.adopted)
         self._evaluate, self._bn_data, self._checkpoint_at_end = evaluate, bn_data, checkpoint_at_end
         self.on_nonfinite = "warn" if rerun is not None and eng["on_nonfinite"] == "pause" else eng["on_nonfinite"]
@@ -129,6 +136,7 @@ class RunCore:
         self._origin: str | None = None  # while a command applies: who sent it
         self._snapshot: tuple | None = None  # knob values read back by update_starting()
         self._finished = False
+        self._finish_lock = threading.Lock()
         self._handlers = {op: getattr(self, op) for op in OPS}
         self._total = parts.timing.total_steps
 
@@ -281,13 +289,19 @@ class RunCore:
 
     def finish(self, status: str | None = None, error: BaseException | None = None) -> str:
         """End the run once: the final checkpoint (not after a crash), the `end` event, the log closed."""
-        if self._finished:
-            return self.status
-        self._finished = True
+        with self._finish_lock:
+            if self._finished:
+                return self.status
+            self._finished = True
+        if self.watch is not None:
+            self.watch.stop()
+        pending = [p[0] for p in self.recorder.pending]
+        missing: dict = {}
         try:
             self._read()
-        except Exception:  # the device itself failed; the losses still pending are lost
-            pass
+        except Exception:  # the device (or a rank) failed: the steps still pending are marked missing
+            if pending:
+                missing = {"missing": [pending[0], pending[-1]]}
         if error is not None:
             status = "crashed"
             self._record_error(error)
@@ -301,7 +315,7 @@ class RunCore:
         try:
             reason = {"reason": self.end_reason} if self.end_reason else {}
             self.emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
-                      **reason, **self.best)
+                      **reason, **missing, **self.best)
             self.log.close()
         except RuntimeError:  # the interpreter is exiting and closed the log first
             pass
@@ -665,6 +679,26 @@ class RunCore:
                                          f"(ranks {', '.join(map(str, differ))} differ from rank 0)", ranks=differ)
         return same
 
+    def _ranks_lost(self, ranks: list) -> None:
+        """From the heartbeat watch, on rank 0: ranks stopped answering while this one may be stuck in a collective
+        that never returns. End the run here (no collective, no checkpoint), then the process: the training
+        thread cannot be woken."""
+        with self._finish_lock:
+            if self._finished:
+                return
+            self._finished = True
+        pending = [p[0] for p in self.recorder.pending]
+        who = ", ".join(map(str, ranks))
+        try:
+            self.emit("error", message=f"rank {who} stopped answering for {self.watch.stale_s:g} s (its process died or "
+                                       "hangs): the run ends here", ranks=ranks)
+            self.emit("end", status="crashed", epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
+                      **({"missing": [pending[0], pending[-1]]} if pending else {}), **self.best)
+            self.log.close()
+        finally:
+            self.status = "crashed"
+            os._exit(1)
+
     def _record_error(self, error: BaseException) -> None:
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         path = self.run_dir / "traceback.txt"
@@ -676,6 +710,13 @@ class RunCore:
             path.unlink(missing_ok=True)
             fields["traceback"] = tb[-4000:]
             fields["traceback_file_error"] = e.strerror or str(e)
+        if self.watch is not None and isinstance(error, RuntimeError):  # a collective failed: was it a lost rank?
+            lost = self.watch.dead()
+            if lost:
+                who = ", ".join(map(str, lost))
+                self.emit("error", message=f"rank {who} stopped (its process died or hangs): {type(error).__name__}: "
+                                           f"{str(error).splitlines()[0][:200]}", ranks=lost, **fields)
+                return
         if isinstance(error, UserError):  # the user's code handed schedtui something it cannot use: one line
             self.emit("error", message=str(error), user_error=True, **fields)
         else:
