@@ -1,0 +1,117 @@
+"""torchrun and DDP on the CPU (gloo), with real processes: rank 0 writes the log, every rank applies the same edits
+at the same step, reruns and stop-and-resume are bit-identical, and a rank that dies ends the run crashed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine_helpers import of_type
+from schedtui.cli import main
+from schedtui.events import read_log
+
+SETS = ["--device", "cpu", "--set", "data.n_samples=400", "--set", "model.hidden=[16]", "--set", "data.batch_size=32"]
+EDIT = 'edits=[{step=7, knob="lr", op="set", value=0.002}, {step=19, knob="dropout", op="scale", factor=0.5}]'
+
+
+def torchrun(*args, timeout=240, **kw):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "schedtui", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+
+
+def only_run(runs: Path) -> Path:
+    (run,) = [p for p in runs.iterdir() if p.is_dir()]
+    return run
+
+
+def values(log):
+    return [(e["step"], e["loss"], e["knobs"]) for e in of_type(log, "step")]
+
+
+def test_two_ranks_train_one_log_apply_edits_together_and_rerun_bit_for_bit(tmp_path):
+    out = torchrun("moons", "--epochs", "4", *SETS, "--set", EDIT, "--runs-dir", str(tmp_path / "a"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    run = only_run(tmp_path / "a")
+    log = read_log(run / "events.jsonl")
+    assert log.header["world_size"] == 2 and log.header["backend"] == "gloo"
+    steps = of_type(log, "step")
+    assert len(steps) == 4 * 10  # 320 training points, 160 a rank, batches of 32 split into 16 a rank
+    assert steps[6]["knobs"]["lr"] != 0.002 and steps[7]["knobs"]["lr"] == 0.002  # at step 7, on every rank:
+    assert all(e["ranks_in_sync"] for e in of_type(log, "epoch"))  # their parameters agree after every epoch
+    assert (run / "output-rank1.log").is_file() and "moons" in out.stdout and "rank 1" not in out.stdout
+    again = torchrun("rerun", str(run), *SETS[:2], "--runs-dir", str(tmp_path / "b"))
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun = read_log(only_run(tmp_path / "b") / "events.jsonl")
+    assert values(rerun) == values(log)  # bit for bit, with the edits at their steps on both ranks
+    assert main(["diff", str(run), str(only_run(tmp_path / "b"))]) == 0
+
+
+def test_stopped_and_resumed_on_two_ranks_matches_a_straight_run(tmp_path):
+    straight = torchrun("moons", "--epochs", "4", *SETS, "--runs-dir", str(tmp_path / "a"))
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    run = only_run(tmp_path / "a")
+    part = torchrun("rerun", str(run), *SETS[:2], "--until", "9", "--runs-dir", str(tmp_path / "b"))  # mid-epoch
+    assert part.returncode == 0, part.stderr[-3000:]
+    stopped = only_run(tmp_path / "b")
+    ck = sorted((stopped / "checkpoints").glob("step-*.pt"))[-1]
+    import torch
+
+    state = torch.load(ck, weights_only=True)
+    assert state["world_size"] == 2 and len(state["ranks"]) == 2  # each rank's own random state
+    resumed = torchrun("resume", str(stopped), *SETS[:2])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert values(read_log(stopped / "events.jsonl")) == values(read_log(run / "events.jsonl"))
+    one = main(["resume", str(stopped), "--headless", "--from", ck.name])  # another world size: refused in one line
+    assert one == 2
+
+
+def test_a_rank_that_dies_ends_the_run_crashed_naming_it(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "schedtui",
+           "moons", "--epochs", "100000", *SETS, "--set", "engine.rank_timeout=5", "--runs-dir", str(runs)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            logs = list(runs.glob("*/events.jsonl")) if runs.exists() else []
+            if logs and b'"type":"epoch"' in logs[0].read_bytes():
+                break
+            time.sleep(0.5)
+        rank1 = [p for p in _children(proc.pid) if "RANK=1\0" in _environ(p)]
+        assert rank1, "no rank 1"
+        os.kill(rank1[0], signal.SIGKILL)
+        t0 = time.monotonic()
+        proc.wait(90)
+        took = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log = read_log(logs[0])
+    err, end = of_type(log, "error")[-1], of_type(log, "end")[-1]
+    assert end["status"] == "crashed" and "rank 1 stopped" in err["message"] and err["ranks"] == [1]
+    assert took < 60  # bounded: no hang
+
+
+def test_bad_input_is_one_line_on_every_rank_and_nothing_hangs(tmp_path):
+    out = torchrun("moons", *SETS, "--set", "data.batch_size=33", "--runs-dir", str(tmp_path / "r"), timeout=120)
+    assert out.returncode != 0
+    assert "data.batch_size: 33 is not divisible by the 2 processes" in out.stderr + out.stdout
+    out = torchrun("moons", "--device", "cuda", "--runs-dir", str(tmp_path / "r"), timeout=120)
+    assert out.returncode != 0 and "no CUDA device here" in out.stderr + out.stdout
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
+    kids = [int(p) for p in out]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def _environ(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/environ").read_text(errors="replace") + "\0"
+    except OSError:
+        return ""
