@@ -115,3 +115,44 @@ def _environ(pid: int) -> str:
         return Path(f"/proc/{pid}/environ").read_text(errors="replace") + "\0"
     except OSError:
         return ""
+
+
+OWN_LOOP = """
+import sys, torch, torch.distributed as dist
+from torch import nn
+import schedtui
+
+dist.init_process_group("gloo")
+torch.manual_seed(0)
+model = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+r, w = dist.get_rank(), dist.get_world_size()
+with schedtui.monitor(model, opt, epochs=3, steps_per_epoch=4, runs_dir=sys.argv[1],
+                      config={"edits": [{"step": 5, "knob": "lr", "op": "set", "value": 0.05}]}) as mon:
+    for e in range(3):
+        for i in range(4):
+            xb, yb = x[r::w][i * 8:(i + 1) * 8], y[r::w][i * 8:(i + 1) * 8]
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            mon.step(loss, batch_size=len(yb))
+        mon.epoch(val_loss=float(r))  # each rank's own number: the log has their mean
+print("rank", r, "lr", opt.param_groups[0]["lr"])
+"""
+
+
+def test_your_own_loop_under_torchrun_has_one_log_and_steers_every_rank(tmp_path):
+    script = tmp_path / "loop.py"
+    script.write_text(OWN_LOOP)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+           str(tmp_path / "runs")]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = only_run(tmp_path / "runs")
+    log = read_log(run / "events.jsonl")
+    assert len(of_type(log, "step")) == 12 and log.header["world_size"] == 2
+    assert "rank 0 lr 0.05" in out.stdout and "rank 1 lr 0.05" in (run / "output-rank1.log").read_text()
+    assert [e["loss"] for e in of_type(log, "eval")] == [0.5, 0.5, 0.5]  # the ranks' mean of 0 and 1
+    assert all(e["ranks_in_sync"] for e in of_type(log, "epoch"))

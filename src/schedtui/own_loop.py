@@ -103,6 +103,10 @@ class Monitor:
 
         model, optimizer, knobs, bn_loader, spe, scheduler, unit, metric = self._pieces
         several = isinstance(optimizer, dict)
+        from torch.nn.parallel import DistributedDataParallel
+
+        if isinstance(model, DistributedDataParallel):  # your loop trains the wrapper; the knobs are the model's
+            model = model.module
         if not isinstance(model, torch.nn.Module):
             raise UserError(f"monitor: expected a torch.nn.Module, got {type(model).__name__}")
         for name, opt in (optimizer.items() if several else [("optimizer", optimizer)]):
@@ -126,9 +130,12 @@ class Monitor:
         adopted = adopt_scheduler(scheduler, owner, unit, metric, self.cfg) if scheduler is not None else None
         parts = assemble(self.cfg, device, data, model, optimizer, _LoopLoss(), knobs, {}, spe,
                          skip_knobs=("grad_clip",), scheduler=adopted)
-        header = {**header_fields(parts, own_loop=True), **self._header}
-        self.run_dir, log = open_run(self.runs_dir, self.cfg, device, header)
-        self.core = core = RunCore(parts, log, self.run_dir, bn_data=bn_loader, checkpoint_at_end=False)
+        from schedtui.engine import ddp, ddp_run
+
+        dist = ddp.setup(device.type) if ddp.in_torchrun() else None  # under torchrun: one log, commands to all
+        header = {**header_fields(parts, own_loop=True), **ddp_run.header_fields(dist), **self._header}
+        self.run_dir, log = ddp_run.shared_log(dist, lambda: open_run(self.runs_dir, self.cfg, device, header))
+        self.core = core = RunCore(parts, log, self.run_dir, bn_data=bn_loader, checkpoint_at_end=False, dist=dist)
         self._events = log.subscribe()
         self._state = RunState.from_header(log.header)
         self._hooks = [o.register_step_pre_hook(lambda *_: core.update_starting()) for o in owners.values()]

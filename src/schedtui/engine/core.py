@@ -259,10 +259,14 @@ class RunCore:
             if p.averaging is not None:
                 self._evaluate_averaged("epoch")
             observed = True
-        if metrics:
-            given = {k: _number(k, v) for k, v in metrics.items()}
+        if metrics or (self.dist is not None and self._evaluate is None):
+            given = {k: _number(k, v) for k, v in (metrics or {}).items()}
+            if self.dist is not None:  # each rank's own numbers: every rank decides on their mean (plateaus, stops)
+                every = self.dist.gather(given)
+                given = {k: sum(g.get(k, math.nan) for g in every) / len(every) for k in sorted(set().union(*every))}
+            validated = "val_loss" in given or "val_acc" in given
             loss, acc = given.pop("val_loss", math.nan), given.pop("val_acc", math.nan)
-            if "val_loss" in metrics or "val_acc" in metrics:
+            if validated:
                 self._record_eval("raw", loss, acc, "epoch", given)
                 out |= {"val_loss": loss, "val_acc": acc}
             out |= given

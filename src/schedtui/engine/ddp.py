@@ -91,6 +91,12 @@ def setup(device_name: str) -> Dist | None:
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", rank))
+    if dist.is_initialized():  # the user's script joined the job itself (its own loop under schedtui.monitor)
+        backend = dist.get_backend()
+        device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+        control = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=CONTROL_TIMEOUT_S))
+        _CURRENT = Dist(dist.get_rank(), dist.get_world_size(), local, backend, device, control)
+        return _CURRENT
     cuda = device_name in ("cuda", "auto") and torch.cuda.is_available()
     if device_name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda under torchrun: no CUDA device here (NCCL needs CUDA; --device cpu uses gloo)")
