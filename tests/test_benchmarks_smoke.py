@@ -74,3 +74,9 @@ def test_cuda_sync_check_or_its_machinery_on_the_cpu(tmp_path):
         argv = ["--device", "cpu"]  # and the same run, without the sync check, on the CPU
     d = run("cuda", tmp_path, *argv, "--steps", "2", "--batch", "8")
     assert d["sync"]["status"] == "completed" and d["sync"]["steps"] == 2
+
+
+def test_ddp_bare_against_steered_on_two_processes(tmp_path):
+    d = run("ddp", tmp_path, "--rounds", "1", "--epochs", "1", "--images", "320", "--batch", "32", "--width", "4",
+            "--no-check")
+    assert d["same_weights"] is True and len(d["ratios"]) == 1 and d["ratio"] > 0
