@@ -85,3 +85,21 @@ def test_on_the_device_a_fused_optimizer_makes_a_non_finite_update_a_no_op(tmp_p
     bad = main(["run", "nonfinite_mod:bad_gradient", "--headless", "--set", 'device="cpu"',
                 "--set", 'engine.nonfinite_check="device"', "--runs-dir", str(tmp_path / "r2")])
     assert bad == 2 and "needs a fused optimizer" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_non_finite_weights_is_never_the_latest(tmp_path, monkeypatch, capsys):
+    write(tmp_path, monkeypatch)  # checked only at the batched reads: the bad updates reach the weights
+    rc = main(["run", "nonfinite_mod:fused_blowup", "--headless", "--set", 'device="cpu"', "--set", "data.batch_size=8",
+               "--set", 'engine.nonfinite_check="read"', "--set", 'engine.on_nonfinite="stop"', "--epochs", "2",
+               "--set", "engine.checkpoint_every=1", "--runs-dir", str(tmp_path / "r")])
+    assert rc == 0, capsys.readouterr().err
+    log = only_log(tmp_path / "r")
+    folder = log.path.parent / "checkpoints"
+    bad = [c for c in of_type(log, "checkpoint") if c.get("nonfinite")]
+    assert bad and all(c["path"].endswith(".nonfinite.pt") for c in bad)
+    latest = (folder / "latest").read_text().strip() if (folder / "latest").exists() else None
+    assert latest is None or not latest.endswith(".nonfinite.pt")
+    assert any("holds non-finite weights" in w["message"] for w in of_type(log, "warning"))
+    capsys.readouterr()
+    rc = main(["resume", str(log.path.parent), "--headless", "--experiment", "nonfinite_mod:fused_blowup"])
+    assert rc == 2 and "no checkpoint to resume from" in capsys.readouterr().err  # never the non-finite one by itself

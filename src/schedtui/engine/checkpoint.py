@@ -13,8 +13,9 @@ Contract:
   (samples seen, active seconds, best metrics, the epoch's losses so far, the planned
   edits still to apply and a rerun's stopping point), and `stateful` (every component
   registered in `engine.stateful`, by name: its `state_dict()`).
-- `save(path, state)` writes atomically (a temporary file, fsync, rename) and then
-  points `checkpoints/latest` at it (also atomically).
+- `save(path, state, latest=True)` writes atomically (a temporary file, fsync, rename)
+  and then points `checkpoints/latest` at it (also atomically); `finite(state)` says
+  whether its weights are all finite (`latest` never names one that is not).
 - `find(run_dir, explicit=None)` names the checkpoint to resume from: `explicit`
   (a path, or a file name inside `checkpoints/`), else the one `latest` names, else
   the highest step. Needs no torch.
@@ -111,8 +112,16 @@ def _python_rng() -> list:
     return [version, list(internal), gauss]
 
 
-def save(path: Path, state: dict) -> Path:
-    """Write `state` to `path` atomically and make it the run's latest checkpoint."""
+def finite(state: dict) -> bool:
+    """Whether every floating-point tensor of the model in `state` is finite (one host-device sync per tensor)."""
+    import torch
+
+    return all(torch.isfinite(t).all().item() for t in state["model"].values()
+               if isinstance(t, torch.Tensor) and t.is_floating_point())
+
+
+def save(path: Path, state: dict, latest: bool = True) -> Path:
+    """Write `state` to `path` atomically and (with `latest`) make it the run's latest checkpoint."""
     import torch
 
     path = Path(path)
@@ -127,6 +136,8 @@ def save(path: Path, state: dict) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if not latest:
+        return path
     pointer = path.parent / LATEST
     tmp = pointer.with_name(LATEST + ".tmp")
     tmp.write_text(path.name + "\n", encoding="utf-8")

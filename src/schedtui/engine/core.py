@@ -402,11 +402,15 @@ class RunCore:
         self.checkpoint_due = False
         self._read()
         path = self.run_dir / "checkpoints" / checkpoint.file_name(self.step)
+        good = True
         try:
             state = checkpoint.capture(self, reason)  # on every rank: each one's random state goes in
+            good = checkpoint.finite(state)
+            if not good:  # kept for a post-mortem, never resumed from by default
+                path = path.with_name(path.stem + ".nonfinite.pt")
             if self.dist is None or self.dist.main:
                 self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
-                checkpoint.save(path, state)
+                checkpoint.save(path, state, latest=good)
         except Exception as e:  # a full disk, or a component whose state cannot be saved
             why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
             ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
@@ -416,7 +420,11 @@ class RunCore:
             if reason == "manual":
                 raise UserError(ev["message"]) from None
             return ev
-        ev = self.emit("checkpoint", path=str(path), reason=reason)
+        if not good:
+            self.emit("warning", message=f"the checkpoint at step {self.step} holds non-finite weights: written as "
+                                         f"{path.name}, which resume takes only with --from; checkpoints/latest still "
+                                         "names the last good one")
+        ev = self.emit("checkpoint", path=str(path), reason=reason, **({} if good else {"nonfinite": True}))
         self.log.flush(wait=False)
         return ev
 
