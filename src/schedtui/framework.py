@@ -210,7 +210,7 @@ class FrameworkRun:
         if core is None:
             return "ready"
         if error is None and not core.stopping and core.step < self.planned:
-            core.stop("stopped")
+            core.commands.stop("stopped")
             core.end_reason = (f"{self.framework} ended the training after {core.step} of {self.planned} updates"
                                f"{' (' + why_early + ')' if why_early else ''}")
         with bars_aside():

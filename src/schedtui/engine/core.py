@@ -29,11 +29,13 @@ same `RunCore` and only calls its public API, on the thread that trains:
 
 Commands reach the core through a channel (`engine.channel`): `send(command, /,
 by=None, **args)` from any thread returns a Future. The core applies them at the
-boundary the channel says; it does not know which channel it has. Each command
-is a public method here (pause, resume, edit, preview, describe, validate,
-checkpoint, stop, swa), run on the training thread; its events carry `by`. Any
-exception while handling one answers its future with a one-line error and a
-`warning` event; it never ends the run. The losses still pending are read
+boundary the channel says; it does not know which channel it has. The commands
+themselves are `engine.commands.Commands` (`core.commands`), the evaluations
+`engine.validation.Validation` (`core.validation`); both use this object's
+public state. Any exception while handling a command answers its future with a
+one-line error and a `warning` event; it never ends the run. A full disk pauses
+the run at a boundary (`engine.commands`), a data-parallel run's lost rank ends
+it (`engine.ddp_watch`). The losses still pending are read
 before anything applies at a boundary, so a step's event precedes what
 happened after it. torch only; must not import textual or rich.
 """
@@ -44,21 +46,21 @@ import inspect
 import math
 import os
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from schedtui.engine.averaging import swa_start_step
 from schedtui.engine.channel import CommandQueue
+from schedtui.engine.clock import ActiveClock
+from schedtui.engine.commands import OPS, Commands
 from schedtui.engine.knob_writer import KnobWriter
-from schedtui.engine.steps import StepRecorder
+from schedtui.engine.steps import StepRecorder, loss_row, number
+from schedtui.engine.validation import Validation
 from schedtui.errors import UserError
 
-OPS = ("pause", "resume", "edit", "validate", "checkpoint", "stop", "preview", "describe", "swa")
-SWA_OPS = ("start", "stop", "update_bn")
+__all__ = ["OPS", "Rerun", "RunCore"]
+
 CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it only spares Python work per step
 CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
 FINAL = ("completed", "stopped", "interrupted")  # the checkpoint a run ends with
@@ -93,7 +95,8 @@ class RunCore:
 
             channel = BroadcastChannel(dist, OPS, eng.get("ddp_cadence", DDP_CADENCE))
         self.channel = channel if channel is not None else CommandQueue(OPS)
-        self.recorder = StepRecorder(log, read_every, read_interval, self.active_seconds,
+        self.clock = ActiveClock()
+        self.recorder = StepRecorder(log, read_every, read_interval, self.clock.seconds,
                                      reduce=dist.mean_ if dist is not None else None)
         self.watch = None
         if dist is not None:  # a rank that dies or hangs ends the run crashed, naming it, in bounded time
@@ -101,7 +104,9 @@ class RunCore:
 
             self.watch = Watch(dist, on_dead=self._ranks_lost, stale_s=eng.get("rank_timeout", 30.0))
         self.writer = KnobWriter(parts.knobs, parts.schedules, parts.adopted)
-        self._evaluate, self._bn_data, self._checkpoint_at_end = evaluate, bn_data, checkpoint_at_end
+        self.validation = Validation(self, evaluate, bn_data)
+        self.commands = Commands(self)
+        self._checkpoint_at_end = checkpoint_at_end
         self.on_nonfinite = "warn" if rerun is not None and eng["on_nonfinite"] == "pause" else eng["on_nonfinite"]
         self.rerun = rerun  # a rerun is pause-free: the source's pause is not part of its values
         if rerun is not None:
@@ -117,27 +122,18 @@ class RunCore:
         self.paused = False
         self.stopping: str | None = None  # the status the run ends with once it stops at a boundary
         self.end_reason: str | None = None
-        self.best: dict = {}
         self.stateful: dict = {}  # name -> object with state_dict() / load_state_dict(d): saved in checkpoints
-        if parts.averaging is not None:
-            self.stateful["averaging"] = parts.averaging
-        if parts.early_stop is not None:
-            self.stateful["early_stop"] = parts.early_stop
-        if parts.scheduler is not None:
-            self.stateful["scheduler"] = parts.scheduler
+        for name in ("averaging", "early_stop", "scheduler"):
+            if getattr(parts, name) is not None:
+                self.stateful[name] = getattr(parts, name)
         self.updates_guarded = False  # the driver makes a non-finite update a no-op (on the device) before it is read
-        self.disk_paused: str | None = None  # what a full disk stopped (the run is paused until it can be written)
-        self._checkpoint_owed = False  # a due checkpoint that a full disk stopped: written once it can be
         self.loop = None  # the driver's own state for checkpoints (state_dict / load_state_dict), if it has any
         self.checkpoint_due = False
-        self.active_offset = 0.0  # active seconds before a resume
-        self._t0 = self._pause_t0 = time.monotonic()
-        self._paused_total = 0.0
         self._origin: str | None = None  # while a command applies: who sent it
         self._snapshot: tuple | None = None  # knob values read back by update_starting()
         self._finished = False
         self._finish_lock = threading.Lock()
-        self._handlers = {op: getattr(self, op) for op in OPS}
+        self._handlers = {op: getattr(self.commands, op) for op in OPS}
         self._total = parts.timing.total_steps
 
     # ---- any thread ------------------------------------------------------------------------------
@@ -147,9 +143,7 @@ class RunCore:
 
     def active_seconds(self) -> float:
         """Wall time since begin(), less the time spent paused (plus the time before a resume)."""
-        now = time.monotonic()
-        paused = self._paused_total + (now - self._pause_t0 if self.paused else 0.0)
-        return self.active_offset + now - self._t0 - paused
+        return self.clock.seconds()
 
     @property
     def values(self) -> dict:
@@ -160,13 +154,15 @@ class RunCore:
     def samples(self) -> int:
         return self.recorder.samples
 
+    @property
+    def best(self) -> dict:
+        return self.validation.best
+
     # ---- the driver's API (the training thread) ----------------------------------------------------
     def begin(self) -> None:
-        self._t0 = time.monotonic()
+        self.clock.start(paused=self.paused)
         self.status = "paused" if self.paused else "running"
-        if self.paused:
-            self._pause_t0 = self._t0
-        self.recorder.start(self.active_offset)
+        self.recorder.start(self.clock.offset)
         if self.step < self._total:
             self.writer.advance(self.step)
 
@@ -187,7 +183,7 @@ class RunCore:
             if not isinstance(terms, dict) or not all(isinstance(k, str) for k in terms):
                 raise UserError(f"terms must be a dict of name -> loss, got {type(terms).__name__}")
             names = tuple(terms)
-        self.after_update_row(_row(loss, terms), names, batch_size)
+        self.after_update_row(loss_row(loss, terms), names, batch_size)
 
     def after_update_row(self, row, names: tuple | None = None, batch_size: int | None = None) -> None:
         """`after_update` for a loss already on the device as a 1-D row [total, term...] (`names`: the terms')."""
@@ -211,7 +207,7 @@ class RunCore:
         if drifted:
             self._warn_drift(drifted)
         if self.recorder.add(step, knobs, row, names):
-            self._read()
+            self.read_losses()
         sched = self.parts.scheduler
         if sched is not None and sched.unit == "step" and step < self._total:
             self._step_scheduler()
@@ -222,18 +218,19 @@ class RunCore:
         """Apply what is due at this boundary; while paused (and `block`), wait here. Returns `stopping`."""
         if not self._due():
             return self.stopping  # the common case, every step: a few attribute reads to find out
-        self._read()
+        self.read_losses()
+        cmds = self.commands
         if self.log.failed is not None and not self.paused:  # a full disk: hold everything until it can be written
-            self._pause_for_disk(f"cannot write the log ({self.log.failed})")
+            cmds.pause_for_disk(f"cannot write the log ({self.log.failed})")
         self._apply_plan()
-        if self.checkpoint_due and not self.disk_paused:  # after the plan, so a resume does not apply it twice
+        if self.checkpoint_due and not cmds.disk_paused:  # after the plan, so a resume does not apply it twice
             self.checkpoint("epoch")
         while True:
             wait = self.paused and block and not self.stopping
-            commands = self.channel.take(self.step, wait, timeout=DISK_RETRY_S if self.disk_paused else None)
+            commands = self.channel.take(self.step, wait, timeout=DISK_RETRY_S if cmds.disk_paused else None)
             if not commands:
-                if wait and self.disk_paused and self._disk_writable():
-                    self._resume(by_itself=True)
+                if wait and cmds.disk_paused and cmds.disk_writable():
+                    cmds.resume_now(by_itself=True)
                 if wait:
                     continue
                 return self.stopping
@@ -243,8 +240,8 @@ class RunCore:
     def end_epoch(self, metrics: dict | None = None) -> dict:
         """The epoch `self.epoch` ended: validate (or take the driver's `metrics`: val_loss, val_acc and any
         other numbers), feed metric-driven schedules and early stopping, log the epoch. Returns its event."""
-        p = self.parts
-        self._read()
+        p, val = self.parts, self.validation
+        self.read_losses()
         out = {"train_loss": self.recorder.epoch_mean()}
         epochs = p.cfg["epochs"]
         last = self.epoch + 1 >= epochs
@@ -252,33 +249,25 @@ class RunCore:
             fields = p.averaging.after_epoch()  # SWA takes this epoch's weights before they are evaluated
             if fields is not None:
                 self.emit("swa", **fields)
-        observed = self._evaluate is None
-        if self._evaluate is not None and ((self.epoch + 1) % p.cfg["engine"]["eval_every"] == 0 or last):
-            ev = self._validate("epoch")
+        observed = val.evaluate is None
+        if val.evaluate is not None and ((self.epoch + 1) % p.cfg["engine"]["eval_every"] == 0 or last):
+            ev = val.raw("epoch")
             out |= {"val_loss": ev["loss"], "val_acc": ev["acc"]}
-            if p.averaging is not None:
-                self._evaluate_averaged("epoch")
+            val.averaged("epoch")
             observed = True
-        if metrics or (self.dist is not None and self._evaluate is None):
-            given = {k: _number(k, v) for k, v in (metrics or {}).items()}
-            if self.dist is not None:  # each rank's own numbers: every rank decides on their mean (plateaus, stops)
-                every = self.dist.gather(given)
-                given = {k: sum(g.get(k, math.nan) for g in every) / len(every) for k in sorted(set().union(*every))}
-            validated = "val_loss" in given or "val_acc" in given
-            loss, acc = given.pop("val_loss", math.nan), given.pop("val_acc", math.nan)
-            if validated:
-                self._record_eval("raw", loss, acc, "epoch", given)
-                out |= {"val_loss": loss, "val_acc": acc}
-            out |= given
+        if metrics or (self.dist is not None and val.evaluate is None):
+            out |= self._given_metrics(metrics or {})
         if observed:
             p.schedules.observe(out, self.step)
             if p.scheduler is not None and p.scheduler.unit == "epoch":
                 self._step_scheduler(out)
             elif self.step < self._total:
                 self.writer.advance(self.step)  # a metric-driven schedule may have moved
-            self._check_early_stop(out)
+            val.early_stop(out)
         if self.dist is not None:
-            out["ranks_in_sync"] = self._ranks_in_sync()
+            from schedtui.engine.ddp_run import ranks_in_sync
+
+            out["ranks_in_sync"] = ranks_in_sync(self)
         every = p.cfg["engine"].get("checkpoint_every", 0)
         self.checkpoint_due = bool(every) and (self.epoch + 1) % every == 0 and not last
         active = self.active_seconds()
@@ -291,6 +280,20 @@ class RunCore:
         self.recorder.epoch_losses = []
         return ev
 
+    def _given_metrics(self, metrics: dict) -> dict:
+        """The driver's own metrics (val_loss, val_acc, others): the raw model's evaluation; under DDP the mean
+        over the ranks, so every rank decides the same (plateaus, early stopping)."""
+        given = {k: number(k, v) for k, v in metrics.items()}
+        if self.dist is not None:
+            every = self.dist.gather(given)
+            given = {k: sum(g.get(k, math.nan) for g in every) / len(every) for k in sorted(set().union(*every))}
+        out = {}
+        if "val_loss" in given or "val_acc" in given:
+            loss, acc = given.pop("val_loss", math.nan), given.pop("val_acc", math.nan)
+            self.validation.record("raw", loss, acc, "epoch", given)
+            out = {"val_loss": loss, "val_acc": acc}
+        return out | given
+
     def finish(self, status: str | None = None, error: BaseException | None = None) -> str:
         """End the run once: the final checkpoint (not after a crash), the `end` event, the log closed."""
         with self._finish_lock:
@@ -302,7 +305,7 @@ class RunCore:
         pending = [p[0] for p in self.recorder.pending]
         missing: dict = {}
         try:
-            self._read()
+            self.read_losses()
         except Exception:  # the device (or a rank) failed: the steps still pending are marked missing
             if pending:
                 missing = {"missing": [pending[0], pending[-1]]}
@@ -326,81 +329,48 @@ class RunCore:
         self.channel.close(f"the run has ended ({status})")
         return status
 
-    # ---- commands (each a `send`-able op; run on the training thread) ----------------------------
-    def pause(self, reason: str = "user") -> dict:
-        return self._pause(reason)
-
-    def _pause(self, reason: str, **fields) -> dict:
-        if self.paused:
-            return {"type": "pause", "step": self.step, "already": True}
-        self.paused, self._pause_t0, self.status = True, time.monotonic(), "paused"
-        ev = self.emit("pause", reason=reason, **fields)
+    def nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
+        """A non-finite loss at `step` (`skipped`: the driver kept it from reaching the weights): warn, then
+        pause, stop or go on as `engine.on_nonfinite` says."""
+        action = {"pause": "pausing", "stop": "stopping", "warn": "continuing"}[self.on_nonfinite]
+        kept = "; that update was not applied to the weights" if skipped else ""
+        self.emit("warning", step, message=f"non-finite loss ({value}) at step {step}{kept}; {action}", loss=value)
         self.log.flush(wait=False)
-        return ev
+        if self.on_nonfinite == "pause" and not self.paused:
+            self.commands.pause("non-finite loss")
+        elif self.on_nonfinite == "stop":
+            self.stopping = self.stopping or "stopped"
 
-    def resume(self) -> dict:
-        if not self.paused:
-            return {"type": "resume", "step": self.step, "already": True}
-        if self.disk_paused and not self._disk_writable():
-            raise UserError(f"the run stays paused: {self.disk_paused} still fails; free space on that disk first")
-        return self._resume()
+    def scheduler_stepped(self) -> None:
+        """The adopted scheduler moved (stepped here, or by the framework that steps it: `engine.adopted`'s
+        `observe_scheduler`): write the knobs it drives — an edit's value where one overrides it — for the next
+        update."""
+        self.parts.schedules.forget()
+        self.writer.force(self.parts.scheduler.knobs)
+        if self.step < self._total:
+            self.writer.advance(self.step)
 
-    def _resume(self, by_itself: bool = False) -> dict:
-        self._paused_total += time.monotonic() - self._pause_t0
-        self.paused, self.status = False, "running"
-        if self.disk_paused:
-            self.disk_paused = None
-            self.checkpoint_due = self.checkpoint_due or self._checkpoint_owed
-            self._checkpoint_owed = False
-        return self.emit("resume", **({"reason": "the disk takes writes again"} if by_itself else {}))
+    def read_losses(self) -> None:
+        """Read every loss still pending (one sync) into the log; a non-finite one warns, pauses or stops."""
+        bad = self.recorder.read(self.epoch)
+        if bad is not None:
+            self.nonfinite(*bad, skipped=self.updates_guarded)
 
-    def _pause_for_disk(self, what: str) -> None:
-        """A full disk (the log or a checkpoint cannot be written): pause here, keep every event in memory, and go
-        on by itself once writing works again (or on resume)."""
-        self.disk_paused = what
-        if not self.paused:
-            self._pause(f"{what}; free space and the run goes on by itself", disk=True)
-
-    def _disk_writable(self) -> bool:
-        if self.log.failed is not None and self.log.retry() is not None:
-            return False
-        if self._checkpoint_owed:
-            self.checkpoint_due = True  # retried at the next boundary, once running
-        return True
-
-    def edit(self, knob: str, op: str, value=None, factor=None, spec=None) -> dict:
-        if self.rerun is not None:  # a person steers a rerun: from here on it is a new run
-            self._drop_plan(f"live edit of {knob}")
-        return self._edit(knob, op, value, factor, spec)
-
-    def preview(self, knob: str, op: str, value=None, factor=None, spec=None, points: int = 64) -> dict:
-        """An edit's effect as curves (before/after), applied to nothing; raises UserError like `edit`."""
-        return self.parts.schedules.preview(knob, op, step=self.step, current=self.values, points=points,
-                                            value=value, factor=factor, spec=spec)
-
-    def describe(self) -> dict:
-        """Every knob: what drives it, whether an edit overrides it, its next change, and its bounds."""
-        s, out = self.parts.schedules, {}
-        for k, knob in self.parts.knobs.items():
-            nxt = s.next_change(k, self.step)
-            out[k] = {"value": self.values.get(k), "schedule": s.describe(k), "override": s.overridden(k),
-                      "next": None if nxt is None else {"step": nxt[0], "value": nxt[1], "every_step": nxt[0] == self.step + 1},
-                      "bounds": str(knob.bounds), "doc": knob.doc}
-        return {"step": self.step, "knobs": out}
-
-    def validate(self) -> dict:
-        if self._evaluate is None:
-            raise UserError("validate: this run has no validation data (your own loop reports metrics with mon.epoch)")
-        self._read()
-        return self._validate("manual")
+    def write_knobs(self, modes: bool = False) -> None:
+        """Write the next update's knob values now (after an edit: `modes`, module knobs learn their mode)."""
+        if modes:
+            self.writer.refresh_modes()
+        if self.step < self._total:
+            self.writer.advance(self.step)
 
     def checkpoint(self, reason: str = "manual") -> dict:
         """Save the whole training state at this boundary (see `engine.checkpoint`), once the log holds every
-        step up to it."""
+        step up to it (fsynced). Weights that are not finite are written aside, never as `latest`; a full disk
+        pauses the run (a manual checkpoint also tells its sender)."""
         from schedtui.engine import checkpoint
 
         self.checkpoint_due = False
-        self._read()
+        self.read_losses()
         path = self.run_dir / "checkpoints" / checkpoint.file_name(self.step)
         good = True
         try:
@@ -415,8 +385,8 @@ class RunCore:
             why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
             ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
             if isinstance(e, OSError) and reason not in FINAL:  # the disk: pause until it can be written
-                self._checkpoint_owed = reason != "manual"
-                self._pause_for_disk(f"cannot write a checkpoint ({why})")
+                self.commands.checkpoint_owed = reason != "manual"
+                self.commands.pause_for_disk(f"cannot write a checkpoint ({why})")
             if reason == "manual":
                 raise UserError(ev["message"]) from None
             return ev
@@ -425,36 +395,6 @@ class RunCore:
                                          f"{path.name}, which resume takes only with --from; checkpoints/latest still "
                                          "names the last good one")
         ev = self.emit("checkpoint", path=str(path), reason=reason, **({} if good else {"nonfinite": True}))
-        self.log.flush(wait=False)
-        return ev
-
-    def stop(self, status: str = "stopped") -> dict:
-        if status not in ("stopped", "interrupted"):
-            raise UserError(f"stop: status must be stopped or interrupted, got {status!r}")
-        if self.stopping != "interrupted":  # a signal's interrupted is not undone by a later plain stop
-            self.stopping = status
-        return {"type": "stop", "step": self.step, "status": self.stopping}
-
-    def swa(self, op: str) -> dict:
-        avg = self.parts.averaging
-        if op not in SWA_OPS:
-            raise UserError(f"swa: op must be one of {', '.join(SWA_OPS)}, got {op!r}")
-        if op == "start":
-            saved = avg.state_dict()
-            fields = avg.start(self.step)
-            try:
-                self._edit("lr", "schedule", spec=avg.lr_spec(self.values["lr"]), by="swa")
-            except UserError:
-                avg.load_state_dict(saved)
-                raise
-            ev = self.emit("swa", **fields)
-        elif op == "stop":
-            ev = self.emit("swa", **avg.stop())
-        else:
-            if self._bn_data is None or not avg.update_bn(self._bn_data):
-                raise UserError("swa update_bn: no SWA model with BatchNorm to update (start SWA first)")
-            ev = self.emit("swa", op="update_bn")
-            self._evaluate_averaged("update_bn", only="swa")
         self.log.flush(wait=False)
         return ev
 
@@ -493,9 +433,9 @@ class RunCore:
         self.writer = KnobWriter(p.knobs, p.schedules, p.adopted)
         self.writer.values = dict(state["knobs"])
         self.step, self.epoch = state["step"], state["epoch"]
-        self.recorder.samples, self.best = eng["samples"], dict(eng["best"])
+        self.recorder.samples, self.validation.best = eng["samples"], dict(eng["best"])
         self.recorder.epoch_losses = list(eng["epoch_losses"])
-        self.active_offset = float(eng["active_s"])
+        self.clock.offset = float(eng["active_s"])
         self.plan = [(s, c, dict(a)) for s, c, a in eng["plan"]]
         if eng["rerun"] is not None:
             self.rerun = Rerun(**eng["rerun"])
@@ -538,7 +478,7 @@ class RunCore:
             step, command, args = self.plan.pop(0)
             try:
                 if command == "edit":
-                    self._edit(planned=True, **args)
+                    self.commands.apply_edit(planned=True, **args)
                 else:
                     self._handlers[command](**args)
             except UserError as e:  # a preset's planned edit that does not fit the run as it went
@@ -547,57 +487,10 @@ class RunCore:
         if r is not None and r.stop_at is not None and self.step >= r.stop_at:
             r.stop_at = None
             if r.pause_at_stop:
-                self._drop_plan(r.stop_reason)
-                self.pause(r.stop_reason)
+                self.commands.drop_plan(r.stop_reason)
+                self.commands.pause(r.stop_reason)
             else:
                 self.stopping, self.end_reason = "stopped", r.stop_reason
-
-    def _drop_plan(self, why: str) -> None:
-        """A rerun branches from its source here: what the source did later no longer applies."""
-        edits = sum(1 for p in self.plan if p[1] == "edit")
-        later = f"; its {edits} later edit{'s' if edits != 1 else ''} will not be applied" if edits else ""
-        self.emit("warning", message=f"{why}: the rerun branches from its source at step {self.step}{later}")
-        self.plan, self.rerun = [], None
-        self.on_nonfinite = self.parts.cfg["engine"]["on_nonfinite"]
-
-    def _edit(self, knob: str, op: str, value=None, factor=None, spec=None, planned: bool = False, by: str | None = None) -> dict:
-        """Apply an edit; `by` names what made it when not a person or a plan (the lr's SWA phase: "swa")."""
-        schedules = self.parts.schedules
-        saved = schedules.state_dict()
-        fields = schedules.edit(knob, op, step=self.step, current=self.values, value=value, factor=factor, spec=spec)
-        try:
-            self.writer.refresh_modes()
-            if self.step < self._total:
-                self.writer.advance(self.step)
-        except Exception:  # a knob that cannot take the value: the edit is undone, the values written back
-            schedules.load_state_dict(saved)
-            self.writer.refresh_modes()
-            if self.step < self._total:
-                self.writer.advance(self.step)
-            raise
-        ev = self.emit("edit", **fields, **({"planned": True} if planned else {}), **({"by": by} if by else {}))
-        self.log.flush(wait=False)
-        return ev
-
-    def _read(self) -> None:
-        bad = self.recorder.read(self.epoch)
-        if bad is not None:
-            self._nonfinite(*bad, skipped=self.updates_guarded)
-
-    def nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
-        """A non-finite loss at `step` (`skipped`: the driver kept it from reaching the weights): warn, then
-        pause, stop or go on as `engine.on_nonfinite` says."""
-        self._nonfinite(step, value, skipped)
-
-    def _nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
-        action = {"pause": "pausing", "stop": "stopping", "warn": "continuing"}[self.on_nonfinite]
-        kept = "; that update was not applied to the weights" if skipped else ""
-        self.emit("warning", step, message=f"non-finite loss ({value}) at step {step}{kept}; {action}", loss=value)
-        self.log.flush(wait=False)
-        if self.on_nonfinite == "pause" and not self.paused:
-            self.pause("non-finite loss")
-        elif self.on_nonfinite == "stop":
-            self.stopping = self.stopping or "stopped"
 
     def _warn_drift(self, drifted: list) -> None:
         for knob, expected, actual in drifted:
@@ -605,91 +498,10 @@ class RunCore:
                                          f"the live value is {actual!r} (the log records the live value)",
                       knob=knob, expected=expected, actual=actual)
 
-    def scheduler_stepped(self) -> None:
-        """The adopted scheduler moved (stepped here, or by the framework that steps it: `engine.adopted`'s
-        `observe_scheduler`): write the knobs it drives — an edit's value where one overrides it — for the next
-        update."""
-        self.parts.schedules.forget()
-        self.writer.force(self.parts.scheduler.knobs)
-        if self.step < self._total:
-            self.writer.advance(self.step)
-
     def _step_scheduler(self, metrics: dict | None = None) -> None:
         """Step the user's own scheduler (adopted) and write the knobs it and the schedules drive."""
         self.parts.scheduler.step(metrics)
         self.scheduler_stepped()
-
-    def _validate(self, reason: str) -> dict:
-        loss, acc, extra = self._evaluate(self.parts.model)
-        return self._record_eval("raw", loss, acc, reason, extra)
-
-    def _record_eval(self, model: str, loss: float, acc: float, reason: str, extra: dict | None, **more) -> dict:
-        if model == "raw":
-            self._update_best(loss, acc)
-        return self.emit("eval", split="val", model=model, loss=loss, acc=acc, reason=reason, **more,
-                         **({"metrics": extra} if extra else {}))
-
-    def _update_best(self, loss: float, acc: float) -> None:
-        """`best`: the raw model's best evaluation by one metric — early stopping's when it watches a validation
-        metric (so the end event agrees with it), else the accuracy where there is one, else the loss."""
-        metric = self.best.get("best_metric")
-        if metric is None:
-            es = self.parts.cfg.get("early_stopping")
-            if es and es["metric"] in ("val_loss", "val_acc"):
-                metric = es["metric"]
-            elif math.isfinite(acc):
-                metric = "val_acc"
-            elif math.isfinite(loss):
-                metric = "val_loss"
-            else:
-                return
-        value = acc if metric == "val_acc" else loss
-        if not math.isfinite(value):
-            return
-        held = self.best.get("best_" + metric)
-        if held is None or (value >= held if metric == "val_acc" else value < held):
-            self.best = {"best_metric": metric, "best_val_acc": acc, "best_val_loss": loss, "best_step": self.step}
-
-    def _evaluate_averaged(self, reason: str, only: str | None = None) -> None:
-        """Evaluate the averaged models (SWA re-normalised first) and log an `eval` for each."""
-        p = self.parts
-        if self._evaluate is None:
-            return
-        for name, model in p.averaging.models().items():
-            if only and name != only:
-                continue
-            bn = name == "swa" and reason != "update_bn" and self._bn_data is not None and p.averaging.update_bn(self._bn_data)
-            loss, acc, extra = self._evaluate(model)
-            self._record_eval(name, loss, acc, reason, extra,
-                              **({"bn_updated": True} if bn or reason == "update_bn" else {}))
-
-    def _check_early_stop(self, metrics: dict) -> None:
-        es = self.parts.early_stop
-        if es is None:
-            return
-        fields = es.observe(metrics, self.step)
-        if fields is None:
-            return
-        es.restore()
-        self.emit("early_stop", **fields)
-        self.stopping = "stopped"
-        self.end_reason = (f"early stopping: {fields['metric']} did not improve for {fields['evaluations_without_improvement']}"
-                           f" evaluations; best {fields['best']:.4g} at step {fields['best_step']}"
-                           + (", best weights restored" if fields["restored"] else ""))
-        if fields["restored"] and self._evaluate is not None:  # what the run ends with is the best model: say so
-            self._validate("restored_best")
-
-    def _ranks_in_sync(self) -> bool:
-        """Whether every rank holds the same parameters (a digest of each, all-gathered); a warning if not."""
-        from schedtui.engine.digest import parameter_digest
-
-        digests = self.dist.gather(parameter_digest(self.parts.model))
-        same = all(d == digests[0] for d in digests)
-        if not same:
-            differ = [r for r, d in enumerate(digests) if d != digests[0]]
-            self.emit("warning", message=f"the ranks' parameters differ at the end of epoch {self.epoch + 1} "
-                                         f"(ranks {', '.join(map(str, differ))} differ from rank 0)", ranks=differ)
-        return same
 
     def _ranks_lost(self, ranks: list) -> None:
         """From the heartbeat watch, on rank 0: ranks stopped answering while this one may be stuck in a collective
@@ -733,31 +545,3 @@ class RunCore:
             self.emit("error", message=str(error), user_error=True, **fields)
         else:
             self.emit("error", message=f"{type(error).__name__}: {error}", **fields)
-
-
-def _number(name: str, v) -> float:
-    if isinstance(v, torch.Tensor) and v.numel() == 1:
-        return float(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise UserError(f"metric {name}: expected a number, got {type(v).__name__}")
-    return float(v)
-
-
-def _row(loss, terms: dict | None):
-    """A step's losses as one row: a 1-D float tensor on the loss's device, or a tuple of floats."""
-    if isinstance(loss, torch.Tensor):
-        if loss.numel() != 1:
-            raise UserError(f"the loss must be a scalar (one value), got a tensor of shape {tuple(loss.shape)}")
-        total = loss.detach().float().reshape(1)
-        if not terms:
-            return total
-        parts = [total]
-        for k, t in terms.items():
-            if isinstance(t, torch.Tensor) and t.numel() == 1:
-                parts.append(t.detach().float().reshape(1).to(total.device))
-            else:  # a Python float keeps its precision (the row becomes float64)
-                parts.append(torch.tensor([_number(k, t)], dtype=torch.float64, device=total.device))
-        return torch.cat(parts)
-    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
-        raise UserError(f"the loss must be a tensor or a number, got {type(loss).__name__}")
-    return (float(loss), *[_number(k, t) for k, t in (terms or {}).items()])

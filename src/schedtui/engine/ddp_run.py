@@ -57,3 +57,16 @@ def quiet(path: Path) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+
+
+def ranks_in_sync(core) -> bool:
+    """Whether every rank holds the same parameters (a digest of each, all-gathered); a warning if not."""
+    from schedtui.engine.digest import parameter_digest
+
+    digests = core.dist.gather(parameter_digest(core.parts.model))
+    same = all(d == digests[0] for d in digests)
+    if not same:
+        differ = [r for r, d in enumerate(digests) if d != digests[0]]
+        core.emit("warning", message=f"the ranks' parameters differ at the end of epoch {core.epoch + 1} "
+                                     f"(ranks {', '.join(map(str, differ))} differ from rank 0)", ranks=differ)
+    return same

@@ -19,6 +19,8 @@ import time
 
 import torch
 
+from schedtui.errors import UserError
+
 _RATE_WINDOW_S = 0.5
 _monotonic = time.monotonic
 
@@ -115,3 +117,32 @@ def _reduced(rows: list, reduce) -> list:
         out.append(flat[i:i + p.numel()])
         i += p.numel()
     return out
+
+
+def number(name: str, v) -> float:
+    """A metric or loss term handed over by a driver, as a float (a one-element tensor costs a sync)."""
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"metric {name}: expected a number, got {type(v).__name__}")
+    return float(v)
+
+
+def loss_row(loss, terms: dict | None):
+    """A step's losses as one row: a 1-D float tensor on the loss's device, or a tuple of floats."""
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise UserError(f"the loss must be a scalar (one value), got a tensor of shape {tuple(loss.shape)}")
+        total = loss.detach().float().reshape(1)
+        if not terms:
+            return total
+        parts = [total]
+        for k, t in terms.items():
+            if isinstance(t, torch.Tensor) and t.numel() == 1:
+                parts.append(t.detach().float().reshape(1).to(total.device))
+            else:  # a Python float keeps its precision (the row becomes float64)
+                parts.append(torch.tensor([number(k, t)], dtype=torch.float64, device=total.device))
+        return torch.cat(parts)
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        raise UserError(f"the loss must be a tensor or a number, got {type(loss).__name__}")
+    return (float(loss), *[number(k, t) for k, t in (terms or {}).items()])
