@@ -9,7 +9,6 @@ from engine_helpers import TINY_MOONS, make_engine, run_to_end
 
 from schedtui.cli import main
 from schedtui.config import load_config
-from schedtui.engine import checkpoint
 from schedtui.engine.build import build_run
 from schedtui.errors import UserError
 

@@ -151,4 +151,4 @@ def test_rerun_notes_show_log_strings_as_text(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert_safe(out + err)
-    assert f"torch" in err and LINK in err
+    assert "torch" in err and LINK in err

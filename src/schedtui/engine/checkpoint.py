@@ -145,6 +145,41 @@ def save(path: Path, state: dict, latest: bool = True) -> Path:
     return path
 
 
+FINAL = ("completed", "stopped", "interrupted")  # the checkpoint a run ends with
+
+
+def write(core, reason: str) -> dict:
+    """Checkpoint a run core at its boundary (pending losses read): once the log holds every step up to it
+    (fsynced); weights that are not finite go to `step-N.nonfinite.pt`, never `latest`; a full disk pauses the
+    run (a manual checkpoint also tells its sender). Returns the `checkpoint` (or `warning`) event."""
+    path = Path(core.run_dir) / "checkpoints" / file_name(core.step)
+    good = True
+    try:
+        state = capture(core, reason)  # on every rank: each one's random state goes in
+        good = finite(state)
+        if not good:  # kept for a post-mortem, never resumed from by default
+            path = path.with_name(path.stem + ".nonfinite.pt")
+        if core.dist is None or core.dist.main:
+            core.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
+            save(path, state, latest=good)
+    except Exception as e:  # a full disk, or a component whose state cannot be saved
+        why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
+        ev = core.emit("warning", message=f"checkpoint at step {core.step} not written: {why}")
+        if isinstance(e, OSError) and reason not in FINAL:  # the disk: pause until it can be written
+            core.commands.checkpoint_owed = reason != "manual"
+            core.commands.pause_for_disk(f"cannot write a checkpoint ({why})")
+        if reason == "manual":
+            raise UserError(ev["message"]) from None
+        return ev
+    if not good:
+        core.emit("warning", message=f"the checkpoint at step {core.step} holds non-finite weights: written as "
+                                     f"{path.name}, which resume takes only with --from; checkpoints/latest still "
+                                     "names the last good one")
+    ev = core.emit("checkpoint", path=str(path), reason=reason, **({} if good else {"nonfinite": True}))
+    core.log.flush(wait=False)
+    return ev
+
+
 # ---- finding and reading ------------------------------------------------------------------------
 def find(run_dir: Path, explicit: str | None = None) -> Path | None:
     folder = Path(run_dir) / "checkpoints"

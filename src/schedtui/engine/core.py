@@ -44,12 +44,11 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import threading
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schedtui.engine import crash
 from schedtui.engine.averaging import swa_start_step
 from schedtui.engine.channel import CommandQueue
 from schedtui.engine.clock import ActiveClock
@@ -63,7 +62,6 @@ __all__ = ["OPS", "Rerun", "RunCore"]
 
 CPU_READ_EVERY = 256  # on the CPU a read is no sync: batching it only spares Python work per step
 CPU_READ_S = 0.1  # ... and it happens at least this often, so a screen sees every frame's steps
-FINAL = ("completed", "stopped", "interrupted")  # the checkpoint a run ends with
 DISK_RETRY_S = 2.0  # while a full disk holds the run: how often it tries again
 DDP_CADENCE = 16  # a data-parallel run's commands are broadcast every this many updates (and losses read)
 
@@ -364,39 +362,13 @@ class RunCore:
             self.writer.advance(self.step)
 
     def checkpoint(self, reason: str = "manual") -> dict:
-        """Save the whole training state at this boundary (see `engine.checkpoint`), once the log holds every
-        step up to it (fsynced). Weights that are not finite are written aside, never as `latest`; a full disk
-        pauses the run (a manual checkpoint also tells its sender)."""
+        """Save the whole training state at this boundary (`engine.checkpoint.write`: after the log holds every
+        step up to it; non-finite weights aside; a full disk pauses the run)."""
         from schedtui.engine import checkpoint
 
         self.checkpoint_due = False
         self.read_losses()
-        path = self.run_dir / "checkpoints" / checkpoint.file_name(self.step)
-        good = True
-        try:
-            state = checkpoint.capture(self, reason)  # on every rank: each one's random state goes in
-            good = checkpoint.finite(state)
-            if not good:  # kept for a post-mortem, never resumed from by default
-                path = path.with_name(path.stem + ".nonfinite.pt")
-            if self.dist is None or self.dist.main:
-                self.log.flush(wait=True, sync=True)  # the log reaches the disk through this step before the checkpoint
-                checkpoint.save(path, state, latest=good)
-        except Exception as e:  # a full disk, or a component whose state cannot be saved
-            why = e.strerror if isinstance(e, OSError) and e.strerror else f"{type(e).__name__}: {e}"
-            ev = self.emit("warning", message=f"checkpoint at step {self.step} not written: {why}")
-            if isinstance(e, OSError) and reason not in FINAL:  # the disk: pause until it can be written
-                self.commands.checkpoint_owed = reason != "manual"
-                self.commands.pause_for_disk(f"cannot write a checkpoint ({why})")
-            if reason == "manual":
-                raise UserError(ev["message"]) from None
-            return ev
-        if not good:
-            self.emit("warning", message=f"the checkpoint at step {self.step} holds non-finite weights: written as "
-                                         f"{path.name}, which resume takes only with --from; checkpoints/latest still "
-                                         "names the last good one")
-        ev = self.emit("checkpoint", path=str(path), reason=reason, **({} if good else {"nonfinite": True}))
-        self.log.flush(wait=False)
-        return ev
+        return checkpoint.write(self, reason)
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -504,44 +476,11 @@ class RunCore:
         self.scheduler_stepped()
 
     def _ranks_lost(self, ranks: list) -> None:
-        """From the heartbeat watch, on rank 0: ranks stopped answering while this one may be stuck in a collective
-        that never returns. End the run here (no collective, no checkpoint), then the process: the training
-        thread cannot be woken."""
         with self._finish_lock:
             if self._finished:
                 return
             self._finished = True
-        pending = [p[0] for p in self.recorder.pending]
-        who = ", ".join(map(str, ranks))
-        try:
-            self.emit("error", message=f"rank {who} stopped answering for {self.watch.stale_s:g} s (its process died or "
-                                       "hangs): the run ends here", ranks=ranks)
-            self.emit("end", status="crashed", epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
-                      **({"missing": [pending[0], pending[-1]]} if pending else {}), **self.best)
-            self.log.close()
-        finally:
-            self.status = "crashed"
-            os._exit(1)
+        crash.ranks_lost(self, ranks)
 
     def _record_error(self, error: BaseException) -> None:
-        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        path = self.run_dir / "traceback.txt"
-        fields = {}
-        try:
-            path.write_text(tb, encoding="utf-8")
-            fields["traceback_file"] = str(path)
-        except OSError as e:  # a full disk: the message still goes into the log
-            path.unlink(missing_ok=True)
-            fields["traceback"] = tb[-4000:]
-            fields["traceback_file_error"] = e.strerror or str(e)
-        if self.watch is not None and isinstance(error, RuntimeError):  # a collective failed: was it a lost rank?
-            lost = self.watch.dead()
-            if lost:
-                who = ", ".join(map(str, lost))
-                self.emit("error", message=f"rank {who} stopped (its process died or hangs): {type(error).__name__}: "
-                                           f"{str(error).splitlines()[0][:200]}", ranks=lost, **fields)
-                return
-        if isinstance(error, UserError):  # the user's code handed schedtui something it cannot use: one line
-            self.emit("error", message=str(error), user_error=True, **fields)
-        else:
-            self.emit("error", message=f"{type(error).__name__}: {error}", **fields)
+        crash.record_error(self, error)
