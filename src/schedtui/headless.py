@@ -51,7 +51,7 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
     with progress:
         while True:
             try:
-                _drain(engine, events, state, progress if live else None, console)
+                drain(engine, events, state, progress if live else None, console)
                 progress.update(task, completed=state.step, epoch=min(state.epoch + 1, state.epochs),
                                 loss=_fmt(state.loss), lr=_fmt(state.knobs.get("lr"), ".3g"), sps=_fmt(state.samples_per_s, ".0f"))
                 if interrupts is not None and interrupts.signum is not None and not interrupted:
@@ -59,7 +59,7 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                     console.print(f"[yellow]{interrupts.name}: stopping at the next step and saving a checkpoint"
                                   f"{' (Ctrl-C again to abandon)' if interrupts.name == 'SIGINT' else ''}[/]")
                 if state.end is not None or (engine.status not in ("ready", "running", "paused") and not engine.running):
-                    _drain(engine, events, state, progress if live else None, console)
+                    drain(engine, events, state, progress if live else None, console)
                     break  # the run ended (a data-parallel rank other than 0 has no events to say so)
                 time.sleep(1.0 / refresh_hz)
             except KeyboardInterrupt:  # without the CLI's handlers (or a second Ctrl-C through them)
@@ -73,7 +73,7 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
     return state
 
 
-def _drain(engine, events, state: RunState, progress, console: Console) -> None:
+def drain(engine, events, state: RunState, progress, console: Console) -> None:
     out = progress.console if progress is not None else console
     colour = out.is_terminal
     while True:

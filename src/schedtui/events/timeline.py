@@ -34,7 +34,7 @@ import threading
 from bisect import bisect_right
 
 from schedtui.events.format import NONFINITE_TEXT, STEP_LINES_SINCE, VERSION, LogError, upgrade
-from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_log_path
+from schedtui.events.reader import MAX_WARNINGS, check_header, parse_line, resolve_log_path
 
 CHUNK = 1 << 20
 # a step line, to its end: a line cut short in the middle of a log (two closing braces gone) is left to the careful path
@@ -74,7 +74,7 @@ class Timeline:
                 first = f.readline()
         except OSError as e:
             raise LogError(f"{self.path}: cannot read it ({e.strerror or e})") from None
-        self.header, self.version = _check_header(self.path, first)
+        self.header, self.version = check_header(self.path, first)
         if self.version < VERSION:
             self.header = upgrade(self.header, self.version)
         self.warnings: list[str] = []
@@ -146,7 +146,7 @@ class Timeline:
         return new
 
     def _torn(self, rest: bytes) -> None:
-        ev, _ = _parse(rest)
+        ev, _ = parse_line(rest)
         if ev is not None and isinstance(ev.get("seq"), int):
             self._add_lines([rest], self._offset)  # complete JSON, just no newline
             self._offset += len(rest)
@@ -172,7 +172,7 @@ class Timeline:
         others_parsed = []
         for pos in others:
             start = data.rfind(b"\n", 0, pos) + 1
-            ev, _ = _parse(data[start:data.find(b"\n", pos)])
+            ev, _ = parse_line(data[start:data.find(b"\n", pos)])
             if ev is None or not isinstance(ev.get("step"), int) or not isinstance(ev.get("seq"), int):
                 return False
             others_parsed.append(ev if self.version == VERSION else upgrade(ev, self.version))
@@ -229,7 +229,7 @@ class Timeline:
                     raise _Damaged
                 start = data.rfind(b"\n", 0, pos) + 1
                 hint = data.find(b"\n", pos)
-                ev, _ = _parse(data[start:hint])  # a damaged line (one changed byte) sends the chunk the careful way
+                ev, _ = parse_line(data[start:hint])  # a damaged line (one changed byte) sends the chunk the careful way
                 if ev is None:
                     raise _Damaged
                 if self.version < VERSION:
@@ -255,7 +255,7 @@ class Timeline:
             self._lineno += 1
             line_offset = offset
             offset += len(raw) + 1
-            ev, why = _parse(raw)
+            ev, why = parse_line(raw)
             if ev is not None and self.version < VERSION:
                 ev = upgrade(ev, self.version)
             if ev is not None:
@@ -366,10 +366,10 @@ class Timeline:
             data = f.read(end - offset)
         pos = data.find(needle)
         if pos >= 0:
-            ev, _ = _parse(data[data.rfind(b"\n", 0, pos) + 1:data.find(b"\n", pos)])
+            ev, _ = parse_line(data[data.rfind(b"\n", 0, pos) + 1:data.find(b"\n", pos)])
             return ev
         for raw in data.split(b"\n"):  # written with other spacing: look at each line
-            ev, _ = _parse(raw)
+            ev, _ = parse_line(raw)
             if ev is not None and ev.get("type") == "step" and ev.get("step") == step:
                 return ev
         return None
