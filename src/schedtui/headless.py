@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from schedtui.events.state import RunState
+from schedtui.events.summary import summary_rows
 from schedtui.safe_text import markup, visible
 
 
@@ -110,30 +111,11 @@ def drain(engine, events, state: RunState, progress, console: Console) -> None:
 
 
 def summary_table(state: RunState, run_dir) -> Table:
-    """The end-of-run table; every cell is markup, so every string from outside is escaped."""
+    """The end-of-run table (`events.summary`: the rows replay's summary prints too); every cell is markup, so
+    every string from outside is escaped."""
     t = Table(title=f"schedtui {markup(state.preset)}: {markup(state.status)}", show_header=False)
     t.add_column(style="bold")
     t.add_column()
-    ev = state.last_eval or {}
-    rows = [
-        ("status", state.status),
-        ("epochs", f"{(state.end or {}).get('epochs_completed', state.epoch)}/{state.epochs}"),
-        ("steps", str(state.step)),
-        ("last train loss", _fmt(state.loss)),
-        ("val loss", _fmt(ev.get("loss"))),
-        ("val accuracy", _fmt(ev.get("acc"), ".2%") if ev.get("acc") is not None else "-"),
-        ("best val accuracy", _fmt(state.best_val_acc, ".2%") if state.best_val_acc is not None else "-"),
-        *[(f"{visible(m)} val loss / acc", f"{_fmt(e.get('loss'))} / {_fmt(e.get('acc'), '.2%')}")
-          for m, e in state.evals.items() if m != "raw"],
-        ("edits", str(state.edits)),
-        ("warnings", str(len(state.warnings))),
-        ("elapsed", f"{(state.end or {}).get('elapsed_s', state.elapsed_s):.1f} s"),
-        ("log", str(run_dir / "events.jsonl")),
-    ]
-    if state.error:
-        rows.insert(1, ("error", state.error))
-    if (state.end or {}).get("reason"):
-        rows.insert(1, ("why", state.end["reason"]))
-    for k, v in rows:
+    for k, v in [*summary_rows(state), ("log", str(run_dir / "events.jsonl"))]:
         t.add_row(markup(k), markup(v))
     return t
