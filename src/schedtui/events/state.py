@@ -17,8 +17,12 @@ is only here, so every view says the same.
   SWA and EMA evaluations are their own and never count as the best validation;
 - the best validation, by `best_metric` as the engine picks it: early stopping's
   metric when it watches val_loss or val_acc, else val_acc where the run has an
-  accuracy, else val_loss (ties on accuracy go to the later evaluation, as in the
-  engine). The `end` event's `best_*` fields win when it has them;
+  accuracy, else val_loss. When early stopping watches it, the best is early
+  stopping's: ranked as it ranks (the epoch's evaluations; better by more than
+  `min_delta`; a tie keeps the earlier), and its `early_stop` event's record wins,
+  so the best is the evaluation of the weights it restores. Otherwise the engine's
+  rule (a tie on accuracy goes to the later evaluation) and the `end` event's
+  `best_*` fields win when it has them;
 - epochs completed, edits (the events: export folds them into a preset), warnings,
   the error, pauses, resumes, SWA (averaging or not, the steps it started at),
   early stopping, the last checkpoint, and the `end` event.
@@ -81,6 +85,7 @@ class RunState:
     steps_per_epoch: int | None = None
     total_steps: int | None = None
     watched: str | None = None  # the validation metric early stopping watches (val_loss, val_acc), if any
+    min_delta: float = 0.0  # early stopping's: an improvement is by more than this
     # where the run is
     status: str = "running"  # running | paused | completed | stopped | crashed | interrupted
     step: int = 0
@@ -127,11 +132,13 @@ class RunState:
         cfg = cfg if isinstance(cfg, dict) else {}
         epochs, spe = _count(cfg.get("epochs", 0)), _count(header.get("steps_per_epoch"))
         es = cfg.get("early_stopping")
-        watched = es.get("metric") if isinstance(es, dict) else None
+        es = es if isinstance(es, dict) else {}
+        watched, delta = es.get("metric"), es.get("min_delta", 0.0)
         return cls(preset=str(header.get("preset", "")), device=str(header.get("device", "")),
                    run_id=str(header.get("run_id", "")), epochs=epochs or 0, steps_per_epoch=spe,
                    total_steps=spe and epochs is not None and spe * epochs or None,
-                   watched=watched if watched in ("val_loss", "val_acc") else None)
+                   watched=watched if watched in ("val_loss", "val_acc") else None,
+                   min_delta=delta if _finite(delta) else 0.0)
 
     # ---- questions ------------------------------------------------------------------------------
     @property
@@ -228,7 +235,7 @@ class RunState:
             elif op == "stop":
                 self.swa = False
         elif t == "early_stop":
-            self.early_stop = ev
+            self._early_stop(ev)
         elif t == "checkpoint":
             self.last_checkpoint = ev
         elif t == "end":
@@ -267,17 +274,35 @@ class RunState:
         if model != "raw":
             return  # SWA and EMA are their own: never the run's validation, never its best
         self.last_eval = ev
-        if ev.get("reason") == "restored_best":
-            return  # the best weights evaluated again: not a new evaluation to rank
+        reason = ev.get("reason", "epoch")
+        if reason == "restored_best" or (self.watched and reason != "epoch"):
+            return  # the best weights evaluated again, or an evaluation early stopping does not rank
         loss, acc = ev.get("loss"), ev.get("acc")
         metric = self.best_metric or self.watched or ("val_acc" if _finite(acc) else "val_loss" if _finite(loss) else None)
         value = acc if metric == "val_acc" else loss
         if metric is None or not _finite(value):
             return
         held = self.best_val_acc if metric == "val_acc" else self.best_val_loss
-        if not _number(held) or (value >= held if metric == "val_acc" else value < held):
+        if not _number(held):
+            better = True
+        elif metric == self.watched:  # early stopping's rule
+            better = value > held + self.min_delta if metric == "val_acc" else value < held - self.min_delta
+        else:  # the engine's
+            better = value >= held if metric == "val_acc" else value < held
+        if better:
             self.best_metric, self.best_val_acc, self.best_val_loss = metric, acc, loss
             self.best_step, self.best_eval = ev.get("step"), ev
+
+    def _early_stop(self, ev: dict) -> None:
+        """Early stopping's record of its best is the best (a log the fold missed evaluations of says so)."""
+        self.early_stop = ev
+        metric, step, best = ev.get("metric"), ev.get("best_step"), ev.get("best")
+        if metric not in ("val_loss", "val_acc") or _count(step) is None or not _number(best) or step == self.best_step:
+            return
+        kept = self.best_eval if self.best_eval is not None and self.best_eval.get("step") == step else None
+        self.best_metric, self.best_step, self.best_eval = metric, step, kept
+        other = (kept or {}).get("acc" if metric == "val_loss" else "loss")
+        self.best_val_loss, self.best_val_acc = (best, other) if metric == "val_loss" else (other, best)
 
     def _end(self, ev: dict) -> None:
         status = ev.get("status")
@@ -285,7 +310,8 @@ class RunState:
         done = _count(ev.get("epochs_completed"))
         if done is not None:
             self.epochs_completed = done
-        if "best_metric" in ev or "best_val_acc" in ev:  # the engine's own record (older logs: by accuracy)
+        ours = self.watched is not None and self.best_metric == self.watched and self.best_step is not None
+        if ("best_metric" in ev or "best_val_acc" in ev) and not ours:  # the engine's record (older logs: by accuracy)
             metric = ev.get("best_metric", "val_acc")
             self.best_metric = metric if isinstance(metric, str) else None
             self.best_val_acc, self.best_val_loss, self.best_step = (
@@ -333,6 +359,6 @@ class RunState:
         self._kept, self.epoch = kept, self.epochs_completed
 
 
-_HEADER_FACTS = ("preset", "device", "run_id", "epochs", "steps_per_epoch", "total_steps", "watched")
+_HEADER_FACTS = ("preset", "device", "run_id", "epochs", "steps_per_epoch", "total_steps", "watched", "min_delta")
 # what a rollback leaves alone: the latest step's own values (the next step replaces them) and facts about the log
 _LOG_FACTS = ("knobs", "samples_per_s", "elapsed_s", "eta_s", "superseded", "resume_points", "_stepped")
