@@ -2,13 +2,13 @@
 
 Never imports torch, so it opens at once. In a terminal it runs the replay app
 (`ui.replay_app`); with no terminal (a pipe, a script) it prints a summary of the
-run: its header, status, steps, validation, every edit and what was skipped. A file that is
-not a readable log at all (missing, empty, binary, another format, a newer
-version) is a one-line error; a damaged log shows what it can and says what it
-skipped. The summary's facts are the one fold's (`Timeline.state`), in the rows the
-headless summary prints (`events.summary`). Every line of the summary is printed with control characters made
-visible (`safe_text.visible`): a log's strings reach no terminal raw. textual is
-imported only for the app.
+run: its header and status, the facts of the one fold (`Timeline.state`) in the
+rows the headless summary prints (`events.summary`), every edit and other event
+of note, and what was skipped. A file that is not a readable log at all (missing,
+empty, binary, another format, a newer version) is a one-line error; a damaged
+log shows what it can and says what it skipped. Every line of the summary is
+printed with control characters made visible (`safe_text.visible`): a log's
+strings reach no terminal raw. textual is imported only for the app.
 """
 
 from __future__ import annotations

@@ -140,22 +140,24 @@ def _steps(run: RunSummary, events: Iterator[dict], superseded: Superseded) -> I
     """The run's step events in order: a copy that a later resume superseded, a step without a number and a
     step again (the first copy counts) are left out, as the fold leaves them out."""
     fold, unnumbered, again = run.state.apply, 0, 0
+    dropped = superseded if superseded else None  # most logs have no resume: no call a step
     for ev in events:
         taken = fold(ev)
         if ev["type"] != "step":
             continue
         if not taken:
-            if isinstance(ev.get("step"), int) and not isinstance(ev.get("step"), bool):
+            if type(ev.get("step")) is int:
                 again += 1
             else:
                 unnumbered += 1
-        elif not superseded(ev):
+        elif dropped is None or not dropped(ev):
             run.steps += 1
             yield ev
     if unnumbered:
         run.warnings.append(f"{unnumbered} step event{'s' if unnumbered != 1 else ''} without a step number, ignored")
     if again:
-        run.warnings.append(f"{again} step event{'s' if again != 1 else ''} repeating an earlier step, ignored (the first counts)")
+        run.warnings.append(f"{again} step event{'s' if again != 1 else ''} repeating an earlier step, ignored "
+                            "(the first counts)")
 
 
 def step_diffs(ea: dict, eb: dict) -> list[tuple[str, object, object]]:

@@ -46,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 AVERAGED_MODELS = ("swa", "ema")
+_REAL = frozenset({int, float})
 
 
 def _number(v) -> bool:
@@ -173,7 +174,8 @@ class RunState:
 
     def averaged(self) -> dict:
         """model -> its last validation, for the averaged models (SWA, EMA, any other), in a fixed order."""
-        names = [m for m in AVERAGED_MODELS if m in self.evals] + sorted(m for m in self.evals if m not in AVERAGED_MODELS and m != "raw")
+        others = sorted(m for m in self.evals if m not in AVERAGED_MODELS and m != "raw")
+        names = [m for m in AVERAGED_MODELS if m in self.evals] + others
         return {m: self.evals[m] for m in names}
 
     def finals(self) -> list[tuple[str, object]]:
@@ -193,7 +195,8 @@ class RunState:
         ]
         for m, ev in self.averaged().items():
             rows += [(f"final {m} val loss", ev.get("loss")), (f"final {m} val acc", ev.get("acc"))]
-        return rows + [("edits", self.edits), ("warnings", len(self.warnings)), ("elapsed s", (self.end or {}).get("elapsed_s"))]
+        context = [("edits", self.edits), ("warnings", len(self.warnings)), ("elapsed s", (self.end or {}).get("elapsed_s"))]
+        return rows + context
 
     # ---- the fold -------------------------------------------------------------------------------
     def apply(self, ev: dict) -> bool:
@@ -245,24 +248,26 @@ class RunState:
         return True
 
     def _step(self, ev: dict) -> bool:
+        # every step of every log goes through here: the common types are checked first, and cheaply
         s = ev.get("step")
-        if not isinstance(s, int) or isinstance(s, bool) or (s <= self.step and self._stepped):
-            return False  # a damaged line: no step to put it at, or a step again
-        time = ev.get("time")
-        if _number(time):
-            self.elapsed_s = time
+        if type(s) is not int or (s <= self.step and self._stepped):
+            return False  # a damaged line: no step to put it at (a bool is not one), or a step again
         self.step, self._stepped = s, True
-        e, loss, knobs, sps = ev.get("epoch"), ev.get("loss"), ev.get("knobs"), ev.get("samples_per_s")
-        if isinstance(e, int) and not isinstance(e, bool):
+        time, e, loss = ev.get("time"), ev.get("epoch"), ev.get("loss")
+        if type(time) in _REAL or _number(time):
+            self.elapsed_s = time
+        if type(e) is int:
             self.epoch = e
-        self.loss = loss if _number(loss) else None
-        if isinstance(knobs, dict):
+        self.loss = loss if type(loss) in _REAL or _number(loss) else None
+        knobs, sps = ev.get("knobs"), ev.get("samples_per_s")
+        if type(knobs) is dict:
             self.knobs = knobs
-        if _number(sps):
+        if type(sps) in _REAL or _number(sps):
             self.samples_per_s = sps
-        t0, s0 = self._mark  # the rate since the start or the last resume: paused time is not work
-        if self.total_steps and s > s0 and self.elapsed_s > t0:
-            self.eta_s = (self.elapsed_s - t0) / (s - s0) * (self.total_steps - s)
+        if self.total_steps:
+            t0, s0 = self._mark  # the rate since the start or the last resume: paused time is not work
+            if s > s0 and self.elapsed_s > t0:
+                self.eta_s = (self.elapsed_s - t0) / (s - s0) * (self.total_steps - s)
         return True
 
     def _eval(self, ev: dict) -> None:
@@ -314,8 +319,8 @@ class RunState:
         if ("best_metric" in ev or "best_val_acc" in ev) and not ours:  # the engine's record (older logs: by accuracy)
             metric = ev.get("best_metric", "val_acc")
             self.best_metric = metric if isinstance(metric, str) else None
-            self.best_val_acc, self.best_val_loss, self.best_step = (
-                v if v is None or _number(v) else None for v in (ev.get("best_val_acc"), ev.get("best_val_loss"), ev.get("best_step")))
+            fields = (ev.get("best_val_acc"), ev.get("best_val_loss"), ev.get("best_step"))
+            self.best_val_acc, self.best_val_loss, self.best_step = (v if v is None or _number(v) else None for v in fields)
             if self.best_eval is not None and self.best_eval.get("step") != self.best_step:
                 self.best_eval = None
 

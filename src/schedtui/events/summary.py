@@ -59,5 +59,6 @@ def summary_rows(st: RunState) -> list[tuple[str, str]]:
         rows.append(("best val", f"loss {b_loss}, accuracy {b_acc} at step {number(st.best_step)} (by {st.best_metric})"))
     for m, ev in st.averaged().items():
         rows.append((f"{m} val loss / accuracy", " / ".join(_loss_acc(ev))))
-    rows += [("edits", str(st.edits)), ("warnings", str(len(st.warnings))), ("elapsed", f"{number(st.run_seconds, '.1f')} s")]
+    rows += [("edits", str(st.edits)), ("warnings", str(len(st.warnings))),
+             ("elapsed", f"{number(st.run_seconds, '.1f')} s")]
     return rows

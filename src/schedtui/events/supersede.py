@@ -8,9 +8,11 @@ supersedes every event logged before it at a step after k; the later copy wins.
 - `Superseded(points)` answers `superseded(ev)` for events in file order, given the
   (seq, k) of every resume from a checkpoint (`RunState.resume_points` after a
   pass, or `find_resumes`). A log without such resumes costs one comparison an event.
-- `find_resumes(path)` finds them without parsing the log: a byte search for resume
-  lines (about a tenth of a second for a million steps), each parsed as the reader
-  parses it.
+- `steps_between(path, offset, lo, hi)` reads back the step events lo..hi that
+  follow `offset` (the timeline counts a bucket again after a rollback).
+- `find_resumes(path)` finds them without parsing the log: a byte search for the
+  lines that hold `"resume"` (a tenth of a second for a million steps), each parsed
+  as the reader parses it.
 
 Pure Python, stdlib only; imports nothing from schedtui but `schedtui.events`; no
 torch, textual or rich.
@@ -18,15 +20,14 @@ torch, textual or rich.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
+from collections.abc import Iterator
 
 from schedtui.events.format import VERSION, LogError, upgrade
 from schedtui.events.reader import check_header, parse_line, resolve_log_path
 from schedtui.events.state import supersedes
 
 CHUNK = 1 << 22
-_RESUME = re.compile(rb'"type"\s*:\s*"resume"')
 
 
 class Superseded:
@@ -74,13 +75,12 @@ def find_resumes(path) -> list[tuple[int, int]]:
 
 
 def _resumes(block: bytes, version: int) -> list[tuple[int, int]]:
-    out, line_end = [], -1
-    for m in _RESUME.finditer(block):
-        if m.start() < line_end:
-            continue  # the same line again
-        start = block.rfind(b"\n", 0, m.start()) + 1
-        stop = block.find(b"\n", m.end())
-        stop = line_end = len(block) if stop < 0 else stop
+    out, pos = [], block.find(b'"resume"')  # a plain search (memchr speed); the line is then parsed
+    while pos >= 0:
+        start = block.rfind(b"\n", 0, pos) + 1
+        stop = block.find(b"\n", pos)
+        stop = len(block) if stop < 0 else stop
+        pos = block.find(b'"resume"', stop)
         ev, _ = parse_line(block[start:stop])
         if ev is None:
             continue
@@ -90,3 +90,23 @@ def _resumes(block: bytes, version: int) -> list[tuple[int, int]]:
         if k is not None and isinstance(seq, int) and not isinstance(seq, bool):
             out.append((seq, k))
     return out
+
+
+def steps_between(path, offset: int, lo: int, hi: int, version: int = VERSION) -> Iterator[dict]:
+    """The step events lo..hi in the file at `path` from byte `offset` on, in order, up to the first step after hi
+    (a superseded copy follows the last step a resume keeps)."""
+    if lo > hi:
+        return
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for raw in f:
+                ev, _ = parse_line(raw)
+                if ev is None or ev.get("type") != "step" or type(ev.get("step")) is not int:
+                    continue
+                if ev["step"] > hi:
+                    return
+                if ev["step"] >= lo:
+                    yield ev if version == VERSION else upgrade(ev, version)
+    except OSError as e:
+        raise LogError(f"{path}: cannot read it ({e.strerror or e})") from None

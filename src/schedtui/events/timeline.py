@@ -44,6 +44,7 @@ from bisect import bisect_right
 from schedtui.events.format import NONFINITE_TEXT, STEP_LINES_SINCE, VERSION, LogError, upgrade
 from schedtui.events.reader import MAX_WARNINGS, check_header, parse_line, resolve_log_path
 from schedtui.events.state import RunState, superseded_by, supersedes
+from schedtui.events.supersede import steps_between
 
 CHUNK = 1 << 20
 # a step line, to its end: a line cut short in the middle of a log (two closing braces gone) is left to the careful path
@@ -352,30 +353,15 @@ class Timeline:
         self.last_step = k
 
     def _recount(self, lo: int, hi: int) -> tuple[float, int, dict | None, float | None]:
-        """A bucket's sum and count of finite losses, first knobs and time, over steps lo..hi, read back from the
-        file (at most a bucket's steps: from the index entry before lo to the first step after hi)."""
+        """A bucket's sum and count of finite losses, first knobs and time, over steps lo..hi (read back)."""
         total, n, knobs, time = 0.0, 0, None, None
-        if lo > hi:
-            return total, n, knobs, time
         i = bisect_right(self._index, (lo, math.inf)) - 1
-        with open(self.path, "rb") as f:
-            f.seek(self._index[i][1] if i >= 0 else self._start)
-            for raw in f:
-                ev, _ = parse_line(raw)
-                if ev is None or ev.get("type") != "step" or not isinstance(ev.get("step"), int):
-                    continue
-                s = ev["step"]
-                if s > hi:
-                    break
-                if s < lo:
-                    continue
-                if self.version < VERSION:
-                    ev = upgrade(ev, self.version)
-                loss = ev.get("loss")
-                if isinstance(loss, (int, float)) and math.isfinite(loss):
-                    total, n = total + loss, n + 1
-                if knobs is None:
-                    knobs, time = _knobs(ev), _num(ev.get("time"))
+        for ev in steps_between(self.path, self._index[i][1] if i >= 0 else self._start, lo, hi, self.version):
+            loss = ev.get("loss")
+            if isinstance(loss, (int, float)) and math.isfinite(loss):
+                total, n = total + loss, n + 1
+            if knobs is None:
+                knobs, time = _knobs(ev), _num(ev.get("time"))
         return total, n, knobs, time
 
     def _grow(self, j: int) -> None:
