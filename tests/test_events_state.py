@@ -100,3 +100,14 @@ def test_a_resume_from_an_earlier_checkpoint_supersedes_what_was_logged_after_it
     assert st.final_eval["step"] == 10 and (st.best_step, st.best_val_acc) == (10, 0.8)
     assert not st.apply(step(12, 9.0)) and st.apply(step(13, 0.3)) and st.step == 13  # the later copies count
     assert not st.apply({"type": "step", "step": "14"}) and st.step == 13  # no step number: ignored
+
+
+def test_a_fold_that_begins_at_a_resume_is_partial_and_takes_the_end_events_best():
+    st = RunState.from_header(HEAD)  # a live view of `schedtui resume`: its events begin at the resume
+    st.apply({"type": "resume", "step": 20, "seq": 50, "checkpoint": "c/step-00000020.pt", "epoch": 2, "batch": 0})
+    for e in (ev_eval(30, 0.5, 0.85), ev_eval(40, 0.6, 0.7)):
+        st.apply(e)
+    assert st.partial and st.best_step == 30  # the best it has seen
+    st.apply({"type": "end", "step": 40, "status": "completed", "epochs_completed": 4, "best_metric": "val_loss",
+              "best_val_loss": 0.4, "best_val_acc": 0.8, "best_step": 20})
+    assert (st.best_step, st.best_val_loss, st.epochs_completed) == (20, 0.4, 4)  # the engine's, over the whole run

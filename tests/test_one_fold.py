@@ -228,13 +228,16 @@ def test_a_real_run_killed_past_its_checkpoint_and_resumed_diffs_equal_to_a_stra
         (engine.run_dir / "checkpoints" / f).unlink()
     path.write_bytes(b"".join(ln for ln in path.read_bytes().splitlines(keepends=True)
                               if b'"type":"end"' not in ln and b'"reason":"stopped"' not in ln))
+    capsys.readouterr()
     assert main(["resume", str(engine.run_dir), "--headless"]) == 0
+    printed = capsys.readouterr().out
     resume = [e for e in read_log(path).events if e["type"] == "resume"][-1]
     assert resume["superseded"] == [resume["step"] + 1, stop]
-    capsys.readouterr()
     assert main(["diff", str(path), str(straight)]) == 0
     assert capsys.readouterr().out.startswith("runs match: 20 steps,")
     seen, tl = folds(path)
+    for label, text in summary_rows(tl.state):  # the resumed run's headless summary is the whole run's, as replay's
+        assert label in printed and text[:40] in printed
     want = dict(folds(straight)[0]["timeline"].finals())
     for name, st in seen.items():
         got = dict(st.finals())

@@ -8,8 +8,10 @@ status `interrupted` (a second Ctrl-C abandons it); so do SIGTERM and SIGHUP, th
 the CLI's `Interrupts` handlers, which this display only reports. Every string
 that came from the preset, the log or user code (the run's name, warning and
 error messages, metric values, paths) goes through `schedtui.safe_text` before
-Rich sees it: control characters shown, markup escaped. Imports rich; never
-imports textual. torch only via the engine object it is handed.
+Rich sees it: control characters shown, markup escaped. The summary table's rows
+are `events.summary`'s, the ones replay prints, from the one fold (for a resumed
+run, the fold of its whole log). Imports rich; never imports textual. torch only
+via the engine object it is handed.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from schedtui.errors import UserError
 from schedtui.events.state import RunState
 from schedtui.events.summary import summary_rows
+from schedtui.events.timeline import Timeline
 from schedtui.safe_text import markup, visible
 
 
@@ -70,8 +74,21 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                 console.print("[yellow]stopping at the next step (Ctrl-C again to abandon)[/]")
                 engine.send("stop", status="interrupted")
     engine.join()
-    console.print(summary_table(state, engine.run_dir))
+    console.print(summary_table(_whole_run(state, engine.run_dir), engine.run_dir))
     return state
+
+
+def _whole_run(state: RunState, run_dir) -> RunState:
+    """What the summary shows: this fold, or for a resumed run (whose events here began at the resume) the fold
+    of its whole log, read back as replay reads it."""
+    if not state.partial:
+        return state
+    try:
+        tl = Timeline(run_dir / "events.jsonl")
+        tl.load()
+    except UserError:  # no log to read back: what was seen here
+        return state
+    return tl.state
 
 
 def drain(engine, events, state: RunState, progress, console: Console) -> None:

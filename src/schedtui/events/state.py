@@ -34,7 +34,9 @@ its last checkpoint, or resumed from an earlier one) is not part of the run: the
 later copy wins. `supersedes(ev)` is that rule; the fold rolls its facts back to
 what the events at or before step k said, and every consumer that keeps its own
 per-step data drops the superseded copies by the same rule (`events.supersede`).
-`superseded` lists the ranges of steps so dropped.
+`superseded` lists the ranges of steps so dropped. A fold that begins at such a
+resume (a live view of a resumed run) is `partial`: the end event's record of the
+best then wins, and a summary of the whole run reads the log.
 
 A damaged header (a config that is not a table, `epochs: "many"`) or an event
 whose fields are not what they should be leaves those facts unknown; nothing here
@@ -121,6 +123,7 @@ class RunState:
     end: dict | None = None
     # about the log
     superseded: list = field(default_factory=list)  # (first, last) steps a resume superseded
+    partial: bool = False  # the first event folded was a resume from a checkpoint: the run before it is not here
     resume_points: list = field(default_factory=list)  # (seq, step) of every resume from a checkpoint
     _mark: tuple = field(default=(0.0, 0), repr=False)  # (time, step) the ETA's rate counts from
     _kept: list = field(default_factory=list, repr=False)  # the events after the header but steps, for a rollback
@@ -315,7 +318,7 @@ class RunState:
         done = _count(ev.get("epochs_completed"))
         if done is not None:
             self.epochs_completed = done
-        ours = self.watched is not None and self.best_metric == self.watched and self.best_step is not None
+        ours = self.watched is not None and self.best_metric == self.watched and self.best_step is not None and not self.partial
         if ("best_metric" in ev or "best_val_acc" in ev) and not ours:  # the engine's record (older logs: by accuracy)
             metric = ev.get("best_metric", "val_acc")
             self.best_metric = metric if isinstance(metric, str) else None
@@ -332,6 +335,7 @@ class RunState:
             self._mark = (self.elapsed_s, step if _count(step) is not None else self.step)
             return
         if not self._replaying:
+            self.partial = self.partial or (not self._kept and not self._stepped)
             self._roll_back(k)
             seq = ev.get("seq")
             if isinstance(seq, int) and not isinstance(seq, bool):
@@ -366,4 +370,4 @@ class RunState:
 
 _HEADER_FACTS = ("preset", "device", "run_id", "epochs", "steps_per_epoch", "total_steps", "watched", "min_delta")
 # what a rollback leaves alone: the latest step's own values (the next step replaces them) and facts about the log
-_LOG_FACTS = ("knobs", "samples_per_s", "elapsed_s", "eta_s", "superseded", "resume_points", "_stepped")
+_LOG_FACTS = ("knobs", "samples_per_s", "elapsed_s", "eta_s", "superseded", "resume_points", "partial", "_stepped")
