@@ -127,7 +127,7 @@ def _strict(line: str):
 
 def test_step_events_are_encoded_as_json_writes_them():
     from schedtui.events.compare import same
-    from schedtui.events.reader import _parse
+    from schedtui.events.reader import parse_line
 
     enc, rng = make_encoder(), random.Random(0)
     for k in range(3000):
@@ -135,7 +135,7 @@ def test_step_events_are_encoded_as_json_writes_them():
         line = enc(ev)
         assert line == _standard(ev), ev
         _strict(line)
-        back, why = _parse(line.encode())
+        back, why = parse_line(line.encode())
         assert why == "" and same(back, json.loads(json.dumps(ev))), (ev, back)  # keys as json writes them
     for odd in ({"loss": 1e308, "knobs": {"a": 1e308}}, {"loss": math.nan, "knobs": {"a": -math.inf}, "terms": {"t": math.inf}}):
         ev = {"seq": 1, "type": "step", "step": 1, "time": 0.1, "epoch": 0, "loss": odd["loss"], "knobs": odd["knobs"],

@@ -1,6 +1,7 @@
 """Fuzz over log lines (seeded, bounded): a log with mutated or garbage lines goes through every reader
-(read_log, iter_events, Timeline, compare, export, the replay summary, the CLI's replay, diff and export) and
-nothing raises but a one-line LogError/UserError, nothing prints a traceback, no raw ESC reaches the output.
+(read_log, iter_events, Timeline, compare, export, the fold and the replay and headless summaries, the CLI's
+replay, diff and export) and nothing raises but a one-line LogError/UserError, nothing prints a traceback, no raw
+ESC reaches the output. The log has a pause, SWA, early stopping and a resume that supersedes three steps.
 
 A seeded generator (no new dependency): each case applies one to three mutations to a small real log, at the
 byte level (a changed, dropped or inserted byte, a cut, a duplicated, swapped or dropped line, a garbage line)
@@ -8,11 +9,13 @@ or at the JSON level (a field of any event, the header's config included, replac
 or a damaged `$nonfinite` list). A failure prints the seed of its case.
 """
 
+import io
 import json
 import math
 import random
 
 import pytest
+from rich.console import Console
 
 from schedtui.cli import main
 from schedtui.commands.replay import summary
@@ -23,6 +26,8 @@ from schedtui.events.compare import compare
 from schedtui.events.export import csv_rows, exported_preset, scan
 from schedtui.events.reader import iter_events
 from schedtui.events.state import RunState
+from schedtui.events.summary import summary_rows
+from schedtui.headless import summary_table
 from schedtui.events.timeline import Timeline
 
 CASES = 250
@@ -43,7 +48,9 @@ def base_log(path):
             "config": {"name": "toy", "epochs": 4, "seed": 0, "optimizer": {"lr": 0.1}, "swa": {"start": None},
                        "edits": []}}
     with EventLog(path, head) as log:
-        for s in range(1, 41):
+        for i, s in enumerate([*range(1, 34), *range(31, 41)]):  # killed at 33, resumed from the checkpoint at 30
+            if i == 33:
+                log.emit("resume", 30, checkpoint="checkpoints/step-30.pt", epoch=3, batch=0, superseded=[31, 33])
             loss = math.nan if s == 13 else 1.0 / s
             log.emit("step", s, epoch=(s - 1) // 10, loss=loss, knobs={"lr": 0.1, "dropout": 0.2 if s < 20 else 0.1},
                      samples_per_s=100.0, terms={"task": loss})
@@ -152,12 +159,18 @@ def exercise(path, base, rng: random.Random, capsys) -> None:
                 state.apply(ev)
         lines = summary(tl)
         assert all("\x1b" not in line and "\n" not in line for line in lines)
+        console = Console(file=io.StringIO(), width=120, color_system=None)
+        for st in (state, tl.state):
+            st.finals()
+            console.print(summary_table(st, path))
+        assert "\x1b" not in console.file.getvalue()
     guarded(compare, path, base)
     if log is not None:
         guarded(compare, log, log)
     s = guarded(scan, path)
     if s is not None:
         list(csv_rows(path, s))
+        summary_rows(s.state)
         guarded(exported_preset, path, None, s)
 
     out_csv = path.with_suffix(".csv")

@@ -146,3 +146,20 @@ def test_a_run_averaging_with_swa_and_ema_resumes_bit_for_bit(tmp_path, capsys):
     assert steps(log) == steps(straight)
     evals = lambda log: [(e["step"], e["model"], e["loss"], e["acc"]) for e in of_type(log, "eval")]
     assert evals(log) == evals(straight)  # the averaged models too
+
+
+def test_the_moons_swa_demo_runs_its_swa_phase_to_the_end_and_the_average_ends_better(tmp_path):
+    from schedtui.config import load_config
+    from schedtui.events.state import RunState
+    from schedtui.launch import start_run
+
+    cfg, _ = load_config("moons-swa", [])
+    log = run_to_end(start_run(cfg, tmp_path / "data", tmp_path / "runs", start=False).engine)
+    st = RunState.from_header(log.header)
+    for ev in log.events:
+        st.apply(ev)
+    assert (st.status, st.epochs_completed, st.early_stop) == ("completed", 30, None)  # nothing undoes the SWA phase
+    swa, raw = st.evals["swa"], st.final_eval
+    during = [e for e in of_type(log, "eval") if e["model"] == "raw" and e["step"] > st.swa_started]
+    assert swa["loss"] < raw["loss"] and swa["acc"] >= raw["acc"]  # what the summary shows: the average is better
+    assert swa["loss"] < sum(e["loss"] for e in during) / len(during)  # than the weights it averaged, on the whole

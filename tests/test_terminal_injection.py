@@ -12,7 +12,7 @@ from engine_helpers import TINY_MOONS, make_engine, run_to_end
 from schedtui.cli import main
 from schedtui.events import EventLog
 from schedtui.events.state import RunState
-from schedtui.headless import _drain, summary_table
+from schedtui.headless import drain, summary_table
 
 LINK = "[link=file:///etc/passwd]click[/link]"
 EVIL = f"x\x1b]52;c;ZXZpbA==\x07 \x1b]0;owned\x07 \x1b[2J {LINK} [bold red]y"
@@ -133,7 +133,7 @@ def test_headless_lines_and_summary_escape_what_the_run_reports(tmp_path):
                {"type": "epoch", "step": 1, "epoch": 0, "epochs": 1, "train_loss": EVIL, "val_loss": 0.5, "val_acc": 0.5},
                {"type": "end", "step": 1, "status": "crashed", "reason": EVIL}):
         events.put(ev)
-    _drain(None, events, state, None, console)  # no pause event: the engine is never asked anything
+    drain(None, events, state, None, console)  # no pause event: the engine is never asked anything
     state.error = EVIL
     console.print(summary_table(state, tmp_path / EVIL))
     text = console.file.getvalue()

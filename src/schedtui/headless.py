@@ -8,8 +8,10 @@ status `interrupted` (a second Ctrl-C abandons it); so do SIGTERM and SIGHUP, th
 the CLI's `Interrupts` handlers, which this display only reports. Every string
 that came from the preset, the log or user code (the run's name, warning and
 error messages, metric values, paths) goes through `schedtui.safe_text` before
-Rich sees it: control characters shown, markup escaped. Imports rich; never
-imports textual. torch only via the engine object it is handed.
+Rich sees it: control characters shown, markup escaped. The summary table's rows
+are `events.summary`'s, the ones replay prints, from the one fold (for a resumed
+run, the fold of its whole log). Imports rich; never imports textual. torch only
+via the engine object it is handed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from schedtui.errors import UserError
 from schedtui.events.state import RunState
+from schedtui.events.summary import summary_rows
+from schedtui.events.timeline import Timeline
 from schedtui.safe_text import markup, visible
 
 
@@ -52,7 +57,7 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
     with progress:
         while True:
             try:
-                _drain(engine, events, state, progress if live else None, console)
+                drain(engine, events, state, progress if live else None, console)
                 progress.update(task, completed=state.step, epoch=min(state.epoch + 1, state.epochs),
                                 loss=_fmt(state.loss), lr=_fmt(state.knobs.get("lr"), ".3g"), sps=_fmt(state.samples_per_s, ".0f"))
                 if interrupts is not None and interrupts.signum is not None and not interrupted:
@@ -60,7 +65,7 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                     console.print(f"[yellow]{interrupts.name}: stopping at the next step and saving a checkpoint"
                                   f"{' (Ctrl-C again to abandon)' if interrupts.name == 'SIGINT' else ''}[/]")
                 if state.end is not None or (engine.status not in ("ready", "running", "paused") and not engine.running):
-                    _drain(engine, events, state, progress if live else None, console)
+                    drain(engine, events, state, progress if live else None, console)
                     break  # the run ended (a data-parallel rank other than 0 has no events to say so)
                 time.sleep(1.0 / refresh_hz)
             except KeyboardInterrupt:  # without the CLI's handlers (or a second Ctrl-C through them)
@@ -70,11 +75,24 @@ def run_headless(engine, events: queue.SimpleQueue, state: RunState, console: Co
                 console.print("[yellow]stopping at the next step (Ctrl-C again to abandon)[/]")
                 engine.send("stop", status="interrupted")
     engine.join()
-    console.print(summary_table(state, engine.run_dir))
+    console.print(summary_table(_whole_run(state, engine.run_dir), engine.run_dir))
     return state
 
 
-def _drain(engine, events, state: RunState, progress, console: Console) -> None:
+def _whole_run(state: RunState, run_dir) -> RunState:
+    """What the summary shows: this fold, or for a resumed run (whose events here began at the resume) the fold
+    of its whole log, read back as replay reads it."""
+    if not state.partial:
+        return state
+    try:
+        tl = Timeline(run_dir / "events.jsonl")
+        tl.load()
+    except UserError:  # no log to read back: what was seen here
+        return state
+    return tl.state
+
+
+def drain(engine, events, state: RunState, progress, console: Console) -> None:
     out = progress.console if progress is not None else console
     colour = out.is_terminal
     while True:
@@ -115,30 +133,11 @@ def _drain(engine, events, state: RunState, progress, console: Console) -> None:
 
 
 def summary_table(state: RunState, run_dir) -> Table:
-    """The end-of-run table; every cell is markup, so every string from outside is escaped."""
+    """The end-of-run table (`events.summary`: the rows replay's summary prints too); every cell is markup, so
+    every string from outside is escaped."""
     t = Table(title=f"schedtui {markup(state.preset)}: {markup(state.status)}", show_header=False)
     t.add_column(style="bold")
     t.add_column()
-    ev = state.last_eval or {}
-    rows = [
-        ("status", state.status),
-        ("epochs", f"{(state.end or {}).get('epochs_completed', state.epoch)}/{state.epochs}"),
-        ("steps", str(state.step)),
-        ("last train loss", _fmt(state.loss)),
-        ("val loss", _fmt(ev.get("loss"))),
-        ("val accuracy", _fmt(ev.get("acc"), ".2%") if ev.get("acc") is not None else "-"),
-        ("best val accuracy", _fmt(state.best_val_acc, ".2%") if state.best_val_acc is not None else "-"),
-        *[(f"{visible(m)} val loss / acc", f"{_fmt(e.get('loss'))} / {_fmt(e.get('acc'), '.2%')}")
-          for m, e in state.evals.items() if m != "raw"],
-        ("edits", str(state.edits)),
-        ("warnings", str(len(state.warnings))),
-        ("elapsed", f"{(state.end or {}).get('elapsed_s', state.elapsed_s):.1f} s"),
-        ("log", str(run_dir / "events.jsonl")),
-    ]
-    if state.error:
-        rows.insert(1, ("error", state.error))
-    if (state.end or {}).get("reason"):
-        rows.insert(1, ("why", state.end["reason"]))
-    for k, v in rows:
+    for k, v in [*summary_rows(state), ("log", str(run_dir / "events.jsonl"))]:
         t.add_row(markup(k), markup(v))
     return t

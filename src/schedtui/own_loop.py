@@ -227,9 +227,9 @@ class Monitor:
     def _print(self) -> None:
         if self._console is None:
             return
-        from schedtui.headless import _drain
+        from schedtui.headless import drain
 
-        _drain(self, self._events, self._state, None, self._console)
+        drain(self, self._events, self._state, None, self._console)
 
     # ---- under the live screen ----------------------------------------------------------------
     def run(self, train, refresh_hz: float = 10.0) -> str:

@@ -2,12 +2,13 @@
 
 Never imports torch, so it opens at once. In a terminal it runs the replay app
 (`ui.replay_app`); with no terminal (a pipe, a script) it prints a summary of the
-run: its header, status, steps, every edit and what was skipped. A file that is
-not a readable log at all (missing, empty, binary, another format, a newer
-version) is a one-line error; a damaged log shows what it can and says what it
-skipped. Every line of the summary is printed with control characters made
-visible (`safe_text.visible`): a log's strings reach no terminal raw. textual is
-imported only for the app.
+run: its header and status, the facts of the one fold (`Timeline.state`) in the
+rows the headless summary prints (`events.summary`), every edit and other event
+of note, and what was skipped. A file that is not a readable log at all (missing,
+empty, binary, another format, a newer version) is a one-line error; a damaged
+log shows what it can and says what it skipped. Every line of the summary is
+printed with control characters made visible (`safe_text.visible`): a log's
+strings reach no terminal raw. textual is imported only for the app.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import sys
 
 from schedtui.commands import command_parser
 from schedtui.errors import UserError
+from schedtui.events.summary import summary_rows
 from schedtui.events.timeline import Timeline
 from schedtui.safe_text import visible
-from schedtui.ui.view import event_line, fmt
+from schedtui.ui.view import event_line
 
 EPILOG = """\
 keys: left/right a step, pgup/pgdn an epoch, home/end, n/N next/previous event,
@@ -40,13 +42,6 @@ def build_parser():
     return p
 
 
-def _fmt(v, spec: str = ".4g") -> str:
-    """A logged number for the summary; anything else a damaged log holds, as text."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return fmt(v, spec)
-    return "-" if v is None else str(v)
-
-
 def _event_line(ev: dict) -> str | None:
     """The event list's line for `ev`; a damaged event (an edit without its op, a message that is a list) is
     still listed, by its step and type."""
@@ -58,15 +53,13 @@ def _event_line(ev: dict) -> str | None:
 
 
 def summary(tl: Timeline) -> list[str]:
-    """The run in a few lines, for a replay without a terminal; every line shown with `visible`."""
-    h = tl.header
-    end = next((ev for ev in reversed(tl.events) if ev.get("type") == "end"), None)
-    status = end.get("status") if end else "no end event (still running, or killed)"
-    lines = [f"run {h.get('run_id')} ({h.get('preset')}) on {h.get('device')}: {status} at step {tl.last_step}"
-             f" of {tl.total_steps if tl.total_steps is not None else '?'}"]
-    evals = [ev for ev in tl.events if ev.get("type") == "eval" and ev.get("model", "raw") == "raw"]
-    if evals:
-        lines.append(f"last validation: loss {_fmt(evals[-1].get('loss'))}, acc {_fmt(evals[-1].get('acc'), '.2%')}")
+    """The run in a few lines, for a replay without a terminal: the facts of the one fold (the rows of the
+    headless summary), then the events of note; every line shown with `visible`."""
+    st, h = tl.state, tl.header
+    status = st.status if st.end is not None else "no end event (still running, or killed)"
+    lines = [f"run {h.get('run_id')} ({h.get('preset')}) on {h.get('device')}: {status} at step {st.step}"
+             f" of {st.total_steps if st.total_steps is not None else '?'}"]
+    lines += [f"{label}: {text}" for label, text in summary_rows(st)]
     for ev in tl.events:
         if ev.get("type") not in ("eval", "epoch"):
             line = _event_line(ev)

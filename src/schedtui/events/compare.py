@@ -1,14 +1,25 @@
 """Comparing two runs' event logs step by step: what `schedtui diff` reports.
 
 `compare(a, b)` streams both logs (`iter_events`; a damaged line is skipped and
-named in the run's `warnings`) and merges their step
-events by step number, so two million-step logs are compared in one linear pass
-without holding either in memory. Two runs match when every step is in both, with
-loss, loss terms and every knob value identical bit for bit (reruns are meant to
-be), and their final metrics (status, steps, last evaluation, best accuracy) are
-identical. Elapsed time, run ids, edit counts and config differences are context,
-not part of the verdict. Floats are compared exactly (-0.0 is not 0.0, NaN is NaN)
-and shown with `repr`, so a difference in the last digit is visible.
+named in the run's `warnings`) and merges their step events by step number, so two
+million-step logs are compared in one linear pass without holding either in
+memory. Every event also goes through the one fold (`RunState`), which is where
+the final metrics come from (`RunState.finals`: status, steps, epochs completed,
+the validation of the model each run ended with, the best validation and its
+step, each averaged model's own last validation), so diff says what the headless
+and replay summaries say about the same log.
+
+Steps a later resume superseded are not the run's: the resumes are found first
+(`supersede.find_resumes`, a byte search) and the superseded copies are left out
+of the merge; the later copy is compared. A step logged again without a resume
+counts once (the first copy), as in the fold and the timeline.
+
+Two runs match when every step is in both, with loss, loss terms and every knob
+value identical bit for bit (reruns are meant to be), and their final metrics are
+identical. Elapsed time, run ids, edit and warning counts and config differences
+are context, not part of the verdict. Floats are compared exactly (-0.0 is not
+0.0, NaN is NaN) and shown with `repr`, so a difference in the last digit is
+visible.
 
 Pure Python, stdlib only; imports nothing from schedtui except `schedtui.events`,
 and must not import torch, textual or rich.
@@ -23,26 +34,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from schedtui.events.reader import Log, iter_events, resolve_log_path
+from schedtui.events.state import RunState, supersedes
+from schedtui.events.supersede import Superseded, find_resumes
 
 MAX_CONFIG_DIFFS = 200  # more than anyone reads; keeps a pathological pair of configs cheap
 
 
 @dataclass
 class RunSummary:
-    """One run, as far as the comparison needs it (filled while its log streams by)."""
+    """One run: its header, what the one fold says it is (`state`), and the step events compared."""
 
     path: Path
     header: dict
+    state: RunState
     warnings: list[str] = field(default_factory=list)
-    steps: int = 0  # step events seen
-    last_step: int | None = None
-    status: str | None = None  # from the end event; None when the log has none
-    epochs_completed: int | None = None
-    val_loss: float | None = None  # the last validation eval
-    val_acc: float | None = None
-    best_val_acc: float | None = None  # the end event's, or the best eval seen when there is none
-    edits: int = 0
-    elapsed_s: float | None = None
+    steps: int = 0  # step events compared (superseded copies and repeats left out)
 
     @property
     def run_id(self) -> str:
@@ -54,18 +60,8 @@ class RunSummary:
         return list(knobs) if isinstance(knobs, dict) else []
 
 
-# (label, attribute, counts towards the verdict)
-FINALS = (
-    ("run id", "run_id", False),
-    ("status", "status", True),
-    ("steps", "last_step", True),
-    ("epochs completed", "epochs_completed", True),
-    ("final val loss", "val_loss", True),
-    ("final val acc", "val_acc", True),
-    ("best val acc", "best_val_acc", True),
-    ("edits", "edits", False),
-    ("elapsed s", "elapsed_s", False),
-)
+# finals that are context, not part of the verdict (the rest of `RunState.finals` count)
+CONTEXT = frozenset({"run id", "edits", "warnings", "elapsed s"})
 
 
 @dataclass
@@ -119,43 +115,49 @@ def show(v) -> str:
 
 
 def _open(src) -> tuple[RunSummary, Iterator[dict]]:
-    """The run's summary (header read now: a bad log fails here) and its step events, streamed."""
+    """The run's summary (header read now: a bad log fails here) and its step events, streamed; the fold takes
+    every event as it goes by."""
     if isinstance(src, Log):
-        run = RunSummary(path=src.path, header=src.header, warnings=list(src.warnings))
-        events: Iterator[dict] = iter(src.events)
+        path, header, warnings, events = src.path, src.header, list(src.warnings), iter(src.events)
+        superseded = Superseded(p for p in _resume_points(src.events))
     else:
         path, warnings = resolve_log_path(src), []
         events = iter_events(path, strict=False, warnings=warnings)
         header = next(events)
-        run = RunSummary(path=path, header=header, warnings=warnings)
-    return run, _steps(run, events)
+        superseded = Superseded(find_resumes(path))  # known first: the stream hands steps on as it reads them
+    run = RunSummary(path=path, header=header, state=RunState.from_header(header), warnings=warnings)
+    return run, _steps(run, events, superseded)
 
 
-def _steps(run: RunSummary, events: Iterator[dict]) -> Iterator[dict]:
-    best, unnumbered = None, 0
+def _resume_points(events: list[dict]) -> Iterator[tuple[int, int]]:
     for ev in events:
-        t = ev["type"]
-        if t == "step":
-            if not isinstance(ev.get("step"), int) or isinstance(ev.get("step"), bool):
+        k = supersedes(ev)
+        if k is not None and isinstance(ev.get("seq"), int) and not isinstance(ev.get("seq"), bool):
+            yield ev["seq"], k
+
+
+def _steps(run: RunSummary, events: Iterator[dict], superseded: Superseded) -> Iterator[dict]:
+    """The run's step events in order: a copy that a later resume superseded, a step without a number and a
+    step again (the first copy counts) are left out, as the fold leaves them out."""
+    fold, unnumbered, again = run.state.apply, 0, 0
+    dropped = superseded if superseded else None  # most logs have no resume: no call a step
+    for ev in events:
+        taken = fold(ev)
+        if ev["type"] != "step":
+            continue
+        if not taken:
+            if type(ev.get("step")) is int:
+                again += 1
+            else:
                 unnumbered += 1
-                continue
+        elif dropped is None or not dropped(ev):
             run.steps += 1
-            run.last_step = ev["step"]
             yield ev
-        elif t == "eval" and ev.get("split", "val") == "val":
-            run.val_loss, run.val_acc = ev.get("loss"), ev.get("acc")
-            acc = ev.get("acc")
-            if isinstance(acc, (int, float)) and not math.isnan(acc) and (best is None or acc > best):
-                best = acc
-        elif t == "edit":
-            run.edits += 1
-        elif t == "end":
-            run.status, run.epochs_completed = ev.get("status"), ev.get("epochs_completed")
-            run.elapsed_s, run.best_val_acc = ev.get("elapsed_s"), ev.get("best_val_acc")
     if unnumbered:
         run.warnings.append(f"{unnumbered} step event{'s' if unnumbered != 1 else ''} without a step number, ignored")
-    if run.status is None:  # no end event: the run was still going, or was killed
-        run.best_val_acc = best
+    if again:
+        run.warnings.append(f"{again} step event{'s' if again != 1 else ''} repeating an earlier step, ignored "
+                            "(the first counts)")
 
 
 def step_diffs(ea: dict, eb: dict) -> list[tuple[str, object, object]]:
@@ -226,11 +228,14 @@ def compare(a, b) -> Comparison:
                 if diffs:
                     c.first_step, c.at_first = ea["step"], diffs
             ea, eb = next(steps_a, None), next(steps_b, None)
-    for label, attr, counts in FINALS:
-        va, vb = getattr(run_a, attr), getattr(run_b, attr)
+    fa, fb = dict(run_a.state.finals()), dict(run_b.state.finals())
+    labels = ["run id", *fa, *(k for k in fb if k not in fa)]
+    fa["run id"], fb["run id"] = run_a.run_id, run_b.run_id
+    for label in labels:
+        va, vb = fa.get(label), fb.get(label)
         differs = not same(va, vb)
         c.finals.append((label, va, vb, differs))
-        if differs and counts:
+        if differs and label not in CONTEXT:
             c.finals_differ.append(label)
     ka, kb = run_a.knob_names, run_b.knob_names
     c.knobs_only_a = [k for k in ka if k not in kb]

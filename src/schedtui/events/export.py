@@ -3,15 +3,19 @@
 - `write_csv(log, file)`: a header row, then one row per step event (type, step,
   epoch, time, loss, then every knob's value and every loss term) and one per
   eval event (acc, split, model; knob columns empty), in log order. Streams: a
-  path is read twice (once for the columns, once for the rows), never held whole.
+  path is read twice (once for the columns and the fold, once for the rows),
+  never held whole. The rows are the run's: a copy of a step or an evaluation
+  that a later resume superseded is left out (the later copy is the run's), as
+  the fold leaves it out.
 - `exported_preset(log, source_path)`: the header's config with `edits` replaced
   by every edit the run applied (`logged_edits`: what a run of the preset applies
   at the same steps), name and description saying where it came from, as TOML
   behind a `#` comment block. The text reads back with tomllib as exactly
   `preset_config(...)` (checked here, tested).
 
-`log` is a `Log` or a log path / run directory (a damaged line is skipped and
-named in `Scan.warnings`; a file that is not a log is a one-line LogError). Pure Python, stdlib only; imports nothing from schedtui
+What the run is (its edits, where SWA started, how it ended) is the one fold's,
+`Scan.state` (`events.state.RunState`). `log` is a `Log` or a log path / run
+directory (a damaged line is skipped and named in `Scan.warnings`; a file that is not a log is a one-line LogError). Pure Python, stdlib only; imports nothing from schedtui
 but `schedtui.errors`, `schedtui.events` and `schedtui.config` (dump, edits), and must not
 import torch, textual or rich.
 """
@@ -31,6 +35,8 @@ from schedtui.config.edits import logged_edits
 from schedtui.errors import UserError
 from schedtui.events.compare import as_dict, same
 from schedtui.events.reader import Log, iter_events, resolve_log_path
+from schedtui.events.state import RunState, supersedes
+from schedtui.events.supersede import Superseded
 
 BASE_COLUMNS = ("type", "step", "epoch", "time", "loss", "acc", "split", "model")
 _EXPORTED = re.compile(r"^exported from run \S+ with \d+ edits? folded in(; was: )?")
@@ -38,19 +44,20 @@ _EXPORTED = re.compile(r"^exported from run \S+ with \d+ edits? folded in(; was:
 
 @dataclass
 class Scan:
-    """What one pass over a log finds: the CSV columns, the edits and how the run ended."""
+    """What one pass over a log finds: the CSV columns, and the run as the one fold (`state`) says it is."""
 
     path: Path
     header: dict
+    state: RunState
     knobs: list[str] = field(default_factory=list)  # header order, then any seen only in steps
     terms: list[str] = field(default_factory=list)
-    edit_events: list[dict] = field(default_factory=list)
-    swa_starts: list[int] = field(default_factory=list)  # steps where SWA started
-    end: dict | None = None
-    steps: int = 0
+    steps: int = 0  # rows written by the last `csv_rows` that ran to its end
     evals: int = 0
-    last_step: int | None = None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def edit_events(self) -> list[dict]:
+        return self.state.edit_events
 
 
 def _events(log, warnings: list[str] | None = None) -> tuple[Path, Iterator[dict]]:
@@ -65,29 +72,21 @@ def scan(log) -> Scan:
     """One streaming pass; raises LogError for a bad log (before anything is written)."""
     warnings: list[str] = []
     path, events = _events(log, warnings)
-    s = Scan(path=path, header=next(events), warnings=warnings)
+    header = next(events)
+    s = Scan(path=path, header=header, state=RunState.from_header(header), warnings=warnings)
     knobs = s.header.get("knobs")
     seen_knobs = dict.fromkeys(knobs if isinstance(knobs, dict) else ())
     seen_terms: dict = {}
+    fold = s.state.apply
     for ev in events:
-        t = ev["type"]
-        if t == "step":
-            s.steps += 1
-            s.last_step = ev.get("step")
+        fold(ev)
+        if ev["type"] == "step":
             for k in as_dict(ev.get("knobs")):
                 if k not in seen_knobs:
                     seen_knobs[k] = None
             for k in as_dict(ev.get("terms")):
                 if k not in seen_terms:
                     seen_terms[k] = None
-        elif t == "eval":
-            s.evals += 1
-        elif t == "edit":
-            s.edit_events.append(ev)
-        elif t == "swa" and ev.get("op") == "start" and isinstance(ev.get("step"), int):
-            s.swa_starts.append(ev["step"])
-        elif t == "end":
-            s.end = ev
     if isinstance(log, Log):
         s.warnings.extend(log.warnings)
     s.knobs, s.terms = list(seen_knobs), list(seen_terms)
@@ -99,23 +98,35 @@ def csv_columns(s: Scan) -> list[str]:
 
 
 def csv_rows(log, s: Scan | None = None) -> Iterator[list]:
-    """The header row, then one row per step and eval event, lazily."""
+    """The header row, then one row per step and eval event of the run, lazily: a copy a later resume superseded
+    is left out (the later copy is the run's), and so is a step without a number or a step again (the first
+    counts), as the fold leaves them out."""
     s = s or scan(log)
     yield csv_columns(s)
     _, events = _events(log if isinstance(log, Log) else s.path)
     next(events)
     knobs, terms, empty = s.knobs, s.terms, [None] * (len(s.knobs) + len(s.terms))
-    epoch = None
+    superseded = Superseded(s.state.resume_points)
+    epoch, last, s.steps, s.evals = None, None, 0, 0
     for ev in events:
         t = ev["type"]
+        if superseded(ev):
+            continue
         if t == "step":
-            epoch = ev.get("epoch", epoch)
+            step = ev.get("step")
+            if not isinstance(step, int) or isinstance(step, bool) or (last is not None and step <= last):
+                continue
+            last, epoch = step, ev.get("epoch", epoch)
             kv, tv = as_dict(ev.get("knobs")), as_dict(ev.get("terms"))
-            yield ["step", ev.get("step"), epoch, ev.get("time"), ev.get("loss"), None, None, None,
+            s.steps += 1
+            yield ["step", step, epoch, ev.get("time"), ev.get("loss"), None, None, None,
                    *(kv.get(k) for k in knobs), *(tv.get(k) for k in terms)]
         elif t == "eval":
+            s.evals += 1
             yield ["eval", ev.get("step"), epoch, ev.get("time"), ev.get("loss"), ev.get("acc"),
                    ev.get("split"), ev.get("model"), *empty]
+        elif supersedes(ev) is not None:
+            last = supersedes(ev)  # the run goes on from the checkpoint's step
 
 
 def write_csv(log, file, s: Scan | None = None, text=None) -> int:
@@ -181,7 +192,7 @@ def exported_preset(log, source_path=None, s: Scan | None = None) -> str:
     """The preset file's text: a comment block saying where it came from, then the config as TOML."""
     s = s or scan(log)
     try:
-        cfg = preset_config(s.header, s.edit_events, s.swa_starts)
+        cfg = preset_config(s.header, s.state.edit_events, s.state.swa_starts)
     except UserError as e:
         raise UserError(f"{s.path}: {e}") from None
     n = len(cfg["edits"])
@@ -194,13 +205,13 @@ def exported_preset(log, source_path=None, s: Scan | None = None) -> str:
         (f"{n} edit{'s' if n != 1 else ''} folded in as [[edits]]: a run of this preset applies "
          f"{'them' if n != 1 else 'it'} at the same steps"),
     ]
-    end, total = s.end, cfg.get("epochs")
-    if end is None:
-        lines.append(f"the log has no end event (still running, or killed); last logged step {s.last_step}")
-    elif end.get("status") != "completed":
-        why = f", {end['reason']}" if end.get("reason") else ""
-        lines.append(f"the run ended early: {end.get('status')} at step {end.get('step')} "
-                     f"({end.get('epochs_completed')} of {total} epochs completed{why})")
+    st, total = s.state, cfg.get("epochs")
+    if st.end is None:
+        lines.append(f"the log has no end event (still running, or killed); last logged step {st.step}")
+    elif st.status != "completed":
+        why = f", {st.end['reason']}" if st.end.get("reason") else ""
+        lines.append(f"the run ended early: {st.status} at step {st.step} "
+                     f"({st.epochs_completed} of {total} epochs completed{why})")
     try:
         body = dumps(cfg)
     except TypeError as e:

@@ -53,8 +53,8 @@ def resolve_log_path(path) -> Path:
     return p
 
 
-def _parse(raw: bytes) -> tuple[dict | None, str]:
-    """(event, "") or (None, why it is not one)."""
+def parse_line(raw: bytes) -> tuple[dict | None, str]:
+    """One line of a log as (event, "") or (None, why it is not one); never raises."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -91,10 +91,12 @@ def _depth(obj) -> int:
     return deepest
 
 
-def _check_header(p: Path, raw: bytes) -> tuple[dict, int]:
+def check_header(p: Path, raw: bytes) -> tuple[dict, int]:
+    """(header, its version) from a log's first line; a one-line LogError for anything that is not a header
+    this code reads."""
     if not raw.strip():
         raise LogError(f"{p} is empty, not a schedtui event log")
-    head, why = _parse(raw)
+    head, why = parse_line(raw)
     if head is None:
         raise LogError(f"{p} is not a schedtui event log (first line: {why})")
     fmt = head.get("format")
@@ -134,14 +136,14 @@ def iter_events(path, strict: bool = True, warnings: list[str] | None = None) ->
     with f:
         try:
             first = f.readline()
-            head, version = _check_header(p, first)
+            head, version = check_header(p, first)
             yield upgrade(head, version) if version < VERSION else head
             last = head.get("seq", 0) if isinstance(head.get("seq"), int) else 0
             unknown: set = set()
             lineno = 1
             for raw in f:
                 lineno += 1
-                ev, why = _parse(raw)
+                ev, why = parse_line(raw)
                 if ev is None and not raw.endswith(b"\n"):
                     warn(f"line {lineno}: torn last line dropped (the run was still writing, or crashed)")
                     break

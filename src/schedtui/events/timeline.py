@@ -7,7 +7,15 @@ by `capacity`: step events are folded into at most that many buckets (the mean
 loss, the first step's knob values and time); when the run outgrows them, buckets
 merge in pairs. Non-step events (edits, evaluations, epochs, pauses, ...) are all
 kept: a run has few. `step_event(k)` reads step k's own line back from the file
-(a sparse index of chunk offsets, so a lookup reads at most a chunk).
+(a sparse index of chunk offsets, so a lookup reads at most a chunk). What the run
+is (status, steps, evaluations, the best, edits, how it ended) is `state`, the one
+fold (`events.state.RunState`) every view shares, fed as the file is read.
+
+A resume from a checkpoint at step k supersedes what the log recorded at later
+steps before it (the fold's rule; the later copy wins): those events leave
+`events`, the buckets after step k are emptied (the one holding k is counted again
+from the file), and the index drops them, so `step_event(j)` finds the copy that
+came after the resume. A step logged twice without such a resume keeps the first.
 
 Threads: `load` may run on a worker thread while another reads; it holds `lock`
 while it changes anything, and a reader that needs a consistent picture (several
@@ -34,7 +42,9 @@ import threading
 from bisect import bisect_right
 
 from schedtui.events.format import NONFINITE_TEXT, STEP_LINES_SINCE, VERSION, LogError, upgrade
-from schedtui.events.reader import MAX_WARNINGS, _check_header, _parse, resolve_log_path
+from schedtui.events.reader import MAX_WARNINGS, check_header, parse_line, resolve_log_path
+from schedtui.events.state import RunState, superseded_by, supersedes
+from schedtui.events.supersede import steps_between
 
 CHUNK = 1 << 20
 # a step line, to its end: a line cut short in the middle of a log (two closing braces gone) is left to the careful path
@@ -74,7 +84,7 @@ class Timeline:
                 first = f.readline()
         except OSError as e:
             raise LogError(f"{self.path}: cannot read it ({e.strerror or e})") from None
-        self.header, self.version = _check_header(self.path, first)
+        self.header, self.version = check_header(self.path, first)
         if self.version < VERSION:
             self.header = upgrade(self.header, self.version)
         self.warnings: list[str] = []
@@ -85,10 +95,10 @@ class Timeline:
             epochs = _int(cfg.get("epochs", 0))
             if epochs is None:
                 self.warnings.append(f"header: epochs {cfg.get('epochs')!r} is not a whole number (ignored)")
-        spe = _int(self.header.get("steps_per_epoch"))
-        self.total_steps = spe * epochs if spe is not None and epochs is not None else None
+        self.state = RunState.from_header(self.header)  # the run as far as it is loaded: the one fold
+        self.total_steps = self.state.total_steps
         self.bucket = max(1, -(-(self.total_steps or 0) // self.capacity))
-        self.events: list[dict] = []  # every non-step event, in file order
+        self.events: list[dict] = []  # every non-step event of the run, in file order (superseded ones left out)
         self.last_step = 0
         self.last_time = 0.0
         self._sum: list[float] = []  # per bucket: sum and count of finite losses, first step's knobs and time
@@ -96,7 +106,8 @@ class Timeline:
         self._knobs: list[dict | None] = []
         self._time: list[float | None] = []
         self._index: list[tuple[int, int]] = []  # (first step in a chunk, its file offset)
-        self._offset = len(first)  # where the next unread line starts
+        self._reindex = False  # a resume superseded steps: the next step starts an index entry
+        self._offset = self._start = len(first)  # where the next unread line starts
         self._seq = self.header.get("seq", 0) if isinstance(self.header.get("seq"), int) else 0
         self._lineno = 1
         self._dropped = 0
@@ -146,7 +157,7 @@ class Timeline:
         return new
 
     def _torn(self, rest: bytes) -> None:
-        ev, _ = _parse(rest)
+        ev, _ = parse_line(rest)
         if ev is not None and isinstance(ev.get("seq"), int):
             self._add_lines([rest], self._offset)  # complete JSON, just no newline
             self._offset += len(rest)
@@ -172,10 +183,11 @@ class Timeline:
         others_parsed = []
         for pos in others:
             start = data.rfind(b"\n", 0, pos) + 1
-            ev, _ = _parse(data[start:data.find(b"\n", pos)])
+            ev, _ = parse_line(data[start:data.find(b"\n", pos)])
             if ev is None or not isinstance(ev.get("step"), int) or not isinstance(ev.get("seq"), int):
                 return False
-            others_parsed.append(ev if self.version == VERSION else upgrade(ev, self.version))
+            others_parsed.append((pos, ev if self.version == VERSION else upgrade(ev, self.version)))
+        last_step = None  # (position, event) of the chunk's last step: the fold takes it in its place
         if losses:
             try:
                 values = [float(x) for x in losses]
@@ -190,6 +202,10 @@ class Timeline:
             s1 = int(data[last + 21:data.find(b",", last + 21)])
             if s1 - s0 + 1 != len(losses) or (self.last_step and s0 != self.last_step + 1):
                 return False
+            ev, _ = parse_line(data[data.rfind(b"\n", 0, last) + 1:data.find(b"\n", last)])
+            if ev is None:
+                return False
+            last_step = (last, ev if self.version == VERSION else upgrade(ev, self.version))
             saved = self._save()
             try:
                 self._add_losses(s0, values, data)
@@ -197,8 +213,14 @@ class Timeline:
                 self._restore(saved)
                 return False
             self._index.append((s0, offset))
-        for ev in others_parsed:
+            self._reindex = False
+        for pos, ev in others_parsed:
+            if last_step is not None and pos > last_step[0]:
+                self.state.apply(last_step[1])
+                last_step = None
             self._add_other(ev)
+        if last_step is not None:
+            self.state.apply(last_step[1])
         self._seq += n_lines
         self._lineno += n_lines
         return True
@@ -229,7 +251,7 @@ class Timeline:
                     raise _Damaged
                 start = data.rfind(b"\n", 0, pos) + 1
                 hint = data.find(b"\n", pos)
-                ev, _ = _parse(data[start:hint])  # a damaged line (one changed byte) sends the chunk the careful way
+                ev, _ = parse_line(data[start:hint])  # a damaged line (one changed byte) sends the chunk the careful way
                 if ev is None:
                     raise _Damaged
                 if self.version < VERSION:
@@ -255,7 +277,7 @@ class Timeline:
             self._lineno += 1
             line_offset = offset
             offset += len(raw) + 1
-            ev, why = _parse(raw)
+            ev, why = parse_line(raw)
             if ev is not None and self.version < VERSION:
                 ev = upgrade(ev, self.version)
             if ev is not None:
@@ -287,8 +309,10 @@ class Timeline:
         if s <= self.last_step and self._n:
             self._warn(f"line {self._lineno}: step {s} again after step {self.last_step} (kept the first)")
             return
-        if not self._index or s >= self._index[-1][0] + 4096:
+        self.state.apply(ev)
+        if not self._index or self._reindex or s >= self._index[-1][0] + 4096:
             self._index.append((s, offset))
+            self._reindex = False
         while s > self.bucket * self.capacity:
             self._merge()
         j = max(s - 1, 0) // self.bucket
@@ -303,10 +327,42 @@ class Timeline:
         self.last_step, self.last_time = s, self.last_time if t is None else t
 
     def _add_other(self, ev: dict) -> None:
+        k = supersedes(ev)
+        if k is not None:
+            self._roll_back(k)
         self.events.append(ev)
+        self.state.apply(ev)
         t = _num(ev.get("time"))
         if t is not None and t == t:
             self.last_time = max(self.last_time, t)
+
+    def _roll_back(self, k: int) -> None:
+        """A resume from a checkpoint at step k: what was logged at later steps before it is not the run's
+        (the fold's rule); the steps after it take their place."""
+        self.events = [ev for ev in self.events if not superseded_by(ev, k)]
+        if self.last_step <= k:
+            return
+        b = self.bucket
+        j = k // b  # the bucket that holds step k + 1
+        for buf in (self._sum, self._n, self._knobs, self._time):
+            del buf[j + 1:]
+        if j < len(self._sum):
+            self._sum[j], self._n[j], self._knobs[j], self._time[j] = self._recount(j * b + 1, k)
+        self._index = [x for x in self._index if x[0] <= k]
+        self._reindex = True
+        self.last_step = k
+
+    def _recount(self, lo: int, hi: int) -> tuple[float, int, dict | None, float | None]:
+        """A bucket's sum and count of finite losses, first knobs and time, over steps lo..hi (read back)."""
+        total, n, knobs, time = 0.0, 0, None, None
+        i = bisect_right(self._index, (lo, math.inf)) - 1
+        for ev in steps_between(self.path, self._index[i][1] if i >= 0 else self._start, lo, hi, self.version):
+            loss = ev.get("loss")
+            if isinstance(loss, (int, float)) and math.isfinite(loss):
+                total, n = total + loss, n + 1
+            if knobs is None:
+                knobs, time = _knobs(ev), _num(ev.get("time"))
+        return total, n, knobs, time
 
     def _grow(self, j: int) -> None:
         while len(self._sum) <= j:
@@ -366,10 +422,10 @@ class Timeline:
             data = f.read(end - offset)
         pos = data.find(needle)
         if pos >= 0:
-            ev, _ = _parse(data[data.rfind(b"\n", 0, pos) + 1:data.find(b"\n", pos)])
+            ev, _ = parse_line(data[data.rfind(b"\n", 0, pos) + 1:data.find(b"\n", pos)])
             return ev
         for raw in data.split(b"\n"):  # written with other spacing: look at each line
-            ev, _ = _parse(raw)
+            ev, _ = parse_line(raw)
             if ev is not None and ev.get("type") == "step" and ev.get("step") == step:
                 return ev
         return None
