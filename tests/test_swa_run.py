@@ -163,3 +163,14 @@ def test_the_moons_swa_demo_runs_its_swa_phase_to_the_end_and_the_average_ends_b
     during = [e for e in of_type(log, "eval") if e["model"] == "raw" and e["step"] > st.swa_started]
     assert swa["loss"] < raw["loss"] and swa["acc"] >= raw["acc"]  # what the summary shows: the average is better
     assert swa["loss"] < sum(e["loss"] for e in during) / len(during)  # than the weights it averaged, on the whole
+
+
+def test_the_end_events_best_is_the_one_early_stopping_kept(tmp_path):
+    from engine_helpers import make_engine, of_type, run_to_end
+
+    log = run_to_end(make_engine(tmp_path, ["epochs=40", "early_stopping={patience=3, min_delta=0.02}"]))
+    stop, end = of_type(log, "early_stop"), of_type(log, "end")[0]
+    assert stop and end["best_step"] == stop[0]["best_step"] and end["best_metric"] == "val_loss"
+    assert end["best_val_loss"] == stop[0]["best"]
+    restored = [e for e in of_type(log, "eval") if e.get("reason") == "restored_best"]
+    assert restored and restored[0]["loss"] == stop[0]["best"]  # the run ends with the model it reports

@@ -9,10 +9,11 @@ uses only its public API (`emit`, `parts`, `step`, `stopping`, `end_reason`).
 - `averaged(reason, only=None)`: the SWA model (its BatchNorm statistics
   recomputed first with `update_bn` on `bn_data`) and the EMA model, each an
   `eval` event with its own model name: they never count as the run's best.
-- `best`: the raw model's best evaluation by one metric — early stopping's when it
-  watches a validation metric (so the `end` event agrees with `early_stop.best`),
-  else the accuracy where there is one, else the loss — as the `end` event's
-  `best_metric`, `best_val_acc`, `best_val_loss`, `best_step`.
+- `best`: the raw model's best evaluation — the one early stopping keeps when it
+  watches a validation metric (its own rule: min_delta, an earlier tie wins; so
+  the `end` event agrees with `early_stop.best`), else the best by accuracy where
+  there is one, else by loss — as the `end` event's `best_metric`,
+  `best_val_acc`, `best_val_loss`, `best_step`.
 - `early_stop(metrics)`: when early stopping says stop, the best weights come
   back, an `early_stop` event says why, the core stops at the next boundary with
   that reason, and the restored model is evaluated once more (`reason:
@@ -29,24 +30,26 @@ class Validation:
     def __init__(self, core, evaluate=None, bn_data=None):
         self.core, self.evaluate, self.bn_data = core, evaluate, bn_data
         self.best: dict = {}
+        self._last_raw: dict | None = None  # the latest raw evaluation, for early stopping's best
+        es = core.parts.cfg.get("early_stopping")
+        self._es_metric = es["metric"] if es and es["metric"] in ("val_loss", "val_acc") else None
 
     def raw(self, reason: str) -> dict:
         loss, acc, extra = self.evaluate(self.core.parts.model)
         return self.record("raw", loss, acc, reason, extra)
 
     def record(self, model: str, loss: float, acc: float, reason: str, extra: dict | None, **more) -> dict:
-        if model == "raw":
-            self._update_best(loss, acc)
+        if model == "raw" and reason != "restored_best":
+            self._last_raw = {"best_val_acc": acc, "best_val_loss": loss, "best_step": self.core.step}
+            if self._es_metric is None:  # else early stopping's own rule picks the best (see early_stop)
+                self._update_best(loss, acc)
         return self.core.emit("eval", split="val", model=model, loss=loss, acc=acc, reason=reason, **more,
                               **({"metrics": extra} if extra else {}))
 
     def _update_best(self, loss: float, acc: float) -> None:
         metric = self.best.get("best_metric")
         if metric is None:
-            es = self.core.parts.cfg.get("early_stopping")
-            if es and es["metric"] in ("val_loss", "val_acc"):
-                metric = es["metric"]
-            elif math.isfinite(acc):
+            if math.isfinite(acc):
                 metric = "val_acc"
             elif math.isfinite(loss):
                 metric = "val_loss"
@@ -76,6 +79,8 @@ class Validation:
         if es is None:
             return
         fields = es.observe(metrics, core.step)
+        if self._es_metric is not None and es.best_step == core.step and self._last_raw is not None:
+            self.best = {"best_metric": self._es_metric, **self._last_raw}  # what early stopping keeps (and restores)
         if fields is None:
             return
         es.restore()
