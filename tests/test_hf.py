@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from transformers import BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
+from transformers import BertConfig, BertForSequenceClassification, Trainer, TrainerCallback, TrainingArguments  # noqa: F401 (used in the subprocess script)
 
 import schedtui.hf
 from engine_helpers import of_type
