@@ -159,9 +159,9 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
         started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
     engine = started.engine
     background.started(started.run_dir)  # --detach: from here on the output goes to RUN_DIR/output.log
-    interrupts.on_hangup = lambda: background.hung_up(engine, started.run_dir)
+    interrupts.on_hangup = lambda: background.hung_up(engine, started.run_dir, interrupts.tty_fds)
     if interrupts.hung_up:  # the terminal went away while the run was being built
-        background.hung_up(engine, started.run_dir)
+        background.hung_up(engine, started.run_dir, interrupts.tty_fds)
     console.print(f"schedtui {cfg['name']} on {cfg['device'] if 'resume' in launch else started.header['device']}: "
                   f"{cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
     console.print(f"log: {started.run_dir / 'events.jsonl'}", soft_wrap=True)

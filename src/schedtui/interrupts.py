@@ -14,9 +14,10 @@ SIGHUP means the terminal is gone (a dropped SSH session), not that the run shou
 end: stdin, stdout and stderr that were that terminal are pointed at /dev/null at
 once, so that nothing written later (progress, the UI restoring the screen) fails
 on a dead terminal; `hung_up` is set and `on_hangup()` is called, where the CLI
-closes the screen and lets the run go on headless, its output in
-`RUN_DIR/output.log` (`redirect_output`). It sets no `signum`: the run is not
-interrupted. A signal that is ignored on entry (SIGHUP under `nohup`) stays ignored.
+closes the screen and lets the run go on headless, the output that went to the
+terminal (`tty_fds`) now going to `RUN_DIR/output.log` (`redirect_output`). It
+sets no `signum`: the run is not interrupted. A signal that is ignored on entry
+(SIGHUP under `nohup`) stays ignored.
 
 The handler only records, redirects and queues: it never prints. Pure stdlib; no
 torch, textual or rich.
@@ -68,10 +69,14 @@ def detach_terminal(fds: tuple) -> None:
     os.close(null)
 
 
-def redirect_output(path) -> bool:
-    """Point stdout and stderr (fds 1 and 2) at `path`, appended to (created 0600 if missing), and stdin at
-    /dev/null: where a run's output goes once it has no terminal. False when the file cannot be opened."""
+def redirect_output(path, fds: tuple = (1, 2)) -> bool:
+    """Point `fds` (of stdout and stderr: 1, 2) at `path`, appended to (created 0600 if missing): where a run's
+    output goes once it has no terminal. False when the file cannot be opened (or there is nothing to point)."""
     import sys
+
+    fds = tuple(fd for fd in fds if fd in (1, 2))
+    if not fds:
+        return False
 
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -82,13 +87,12 @@ def redirect_output(path) -> bool:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     except OSError:
         return False
-    for target in (1, 2):
+    for target in fds:
         try:
             os.dup2(fd, target)
         except OSError:
             pass
     os.close(fd)
-    detach_terminal((0,) if os.isatty(0) else ())
     return True
 
 
@@ -98,8 +102,8 @@ class Interrupts:
         self.on_hangup: Callable[[], None] | None = None  # the terminal went away (called once)
         self.signum: int | None = None
         self.hung_up = False
+        self.tty_fds: tuple = ()  # which of stdin/stdout/stderr were the terminal when the run began
         self._old: dict = {}
-        self._tty_fds: tuple = ()
 
     @property
     def name(self) -> str | None:
@@ -111,7 +115,7 @@ class Interrupts:
 
     def __enter__(self) -> "Interrupts":
         if threading.current_thread() is threading.main_thread():
-            self._tty_fds = terminal_fds()
+            self.tty_fds = terminal_fds()
             for s in SIGNALS:
                 if signal.getsignal(s) is signal.SIG_IGN:  # nohup (SIGHUP), a background job (SIGINT): keep ignoring
                     continue
@@ -127,7 +131,7 @@ class Interrupts:
         if signum == getattr(signal, "SIGHUP", None):
             if not self.hung_up:
                 self.hung_up = True
-                detach_terminal(self._tty_fds)
+                detach_terminal(self.tty_fds)
                 if self.on_hangup is not None:
                     self.on_hangup()
             return

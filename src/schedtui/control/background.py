@@ -7,8 +7,8 @@
   (a bad data directory...) is passed on with its exit status.
 - `started(run_dir)`: the child's side, right after the run starts: its output goes
   to `RUN_DIR/output.log` and the parent is told where the run is.
-- `hung_up(engine, run_dir)`: the terminal went away (SIGHUP): output goes to
-  `RUN_DIR/output.log` and the log gets a `detach` event; the run goes on.
+- `hung_up(engine, run_dir, fds)`: the terminal went away (SIGHUP): what went to it
+  goes to `RUN_DIR/output.log` and the log gets a `detach` event; the run goes on.
 - `continue_headless(...)`: the live screen closed on a hang-up: the run goes on
   under the headless display (plain lines in output.log) until it ends.
 
@@ -74,19 +74,19 @@ def started(run_dir: Path) -> None:
     os.close(parent)
 
 
-def hung_up(engine, run_dir: Path) -> None:
-    """The terminal went away: output to RUN_DIR/output.log and a `detach` event; the run goes on. Safe to call from
-    a signal handler (the work is done on a short thread: the handler may have interrupted a holder of the log's
-    lock) and more than once (it acts once)."""
+def hung_up(engine, run_dir: Path, fds: tuple) -> None:
+    """The terminal went away: what went to it (`fds`, of 1 and 2) goes to RUN_DIR/output.log, and the log gets a
+    `detach` event; the run goes on. Safe to call from a signal handler (the work is done on a short thread: the
+    handler may have interrupted a holder of the log's lock) and more than once (it acts once)."""
     if engine in _detached:
         return
     _detached.add(engine)
     out = Path(run_dir) / OUTPUT
 
     def work() -> None:
-        redirect_output(out)
+        where = {"output": str(out)} if redirect_output(out, fds) else {}
         try:
-            engine.log.emit("detach", engine.step, reason="hangup", output=str(out))
+            engine.log.emit("detach", engine.step, reason="hangup", **where)
             engine.log.flush(wait=False)
         except Exception:  # the run ended meanwhile (the log is closed): nothing to record
             pass
@@ -115,7 +115,7 @@ def continue_headless(engine, source, state, run_dir: Path, refresh_hz: float, i
     from schedtui.events.state import RunState
     from schedtui.headless import run_headless
 
-    hung_up(engine, run_dir)
+    hung_up(engine, run_dir, interrupts.tty_fds)
     if state is None:
         state = RunState.from_header(source.header)
     run_headless(engine, _Polled(source), state, Console(), refresh_hz, interrupts)

@@ -14,7 +14,8 @@ Costs, kept off the training thread: the engine is touched only through
 writes one byte to a pipe to wake this thread) and a few attribute reads for
 `status`. The event log is subscribed only while a client streams events, so with
 no screen attached the per-step cost is zero; the thread sleeps in `select`
-(holding no GIL) and wakes twice a second to see whether the run has ended, or
+(holding no GIL) and wakes twice a second to see whether the run has ended (its
+log is closed), or
 `STREAM_S` apart while it streams, when it encodes the new events once for every
 client. All sockets are non-blocking with bounded buffers: a client that does not
 read falls behind (it is told to re-read the log) and a dead one is dropped; none
@@ -192,13 +193,16 @@ class ControlServer:
                     break
             self._pump()
             self._finish()
-        except Exception:  # never take the process down; the run goes on without its channel
-            pass
+        except Exception as e:  # never take the process down; the run goes on without its channel, and says so
+            try:
+                self.log.emit("warning", self.engine.step, message=f"control socket closed: {type(e).__name__}: {e}")
+            except Exception:  # the log is closed: the run has ended anyway
+                pass
         finally:
             self._cleanup()
 
     def _run_over(self) -> bool:
-        return self.log.closed or (self.engine.status != "ready" and not self.engine.running)
+        return self.log.closed  # the engine closes its log when the run ends, however it ends
 
     def _accept(self) -> None:
         while True:
