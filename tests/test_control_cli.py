@@ -201,3 +201,16 @@ def test_ctl_stop_ends_the_run_stopped_with_a_checkpoint(runs):
     wait_for(lambda: not sock.exists() and not (run / "control.json").exists(), 10, "the socket removed")
     done = schedtui("ctl", run, "pause", cwd=cwd)
     assert done.returncode == 2 and f"no running run (it ended stopped at step {end['step']})" in done.stderr
+
+
+def test_ctl_ps_attach_and_the_server_do_not_import_torch():
+    code = ("import sys\nimport schedtui.commands.ctl, schedtui.commands.ps, schedtui.commands.attach, schedtui.ui.remote\n"
+            "import schedtui.control.server, schedtui.control.background\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert 'textual' not in sys.modules and 'rich' not in sys.modules, 'a screen library was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code.replace("schedtui.ui.remote", "schedtui.control.runs")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-c", "import sys, schedtui.ui.remote\nassert 'torch' not in sys.modules"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

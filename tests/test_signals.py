@@ -7,6 +7,7 @@ import fcntl
 import os
 import pty
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -15,6 +16,7 @@ import termios
 import tempfile
 import time
 
+import pytest
 from test_cli_tty import run_in_pty
 
 from schedtui.events import read_log
@@ -114,10 +116,17 @@ def test_the_ui_ends_the_run_as_interrupted_on_sigterm(tmp_path):
     assert log.events[-1]["status"] == "stopped" and log.events[-2]["reason"] == "stopped"
 
 
-def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, monkeypatch):
+@pytest.fixture
+def control_dir(monkeypatch):
+    d = tempfile.mkdtemp(prefix="st-", dir="/tmp")  # short: socket paths are limited to ~108 bytes
+    monkeypatch.setenv("SCHEDTUI_CONTROL_DIR", d)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, control_dir):
     """The pty's master closes, as when an SSH connection drops: the kernel sends SIGHUP. The screen closes,
     training goes on with its output in RUN_DIR/output.log and a `detach` event, and `ctl stop` ends it."""
-    monkeypatch.setenv("SCHEDTUI_CONTROL_DIR", tempfile.mkdtemp(prefix="st-", dir="/tmp"))
     runs = tmp_path / "runs"
     pid, fd = pty.fork()
     if pid == 0:

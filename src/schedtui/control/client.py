@@ -18,7 +18,7 @@ import socket
 import threading
 
 from schedtui.control import protocol
-from schedtui.control.server import peer_uid
+from schedtui.control.sockets import peer_uid
 from schedtui.errors import UserError
 
 MAX_LINE = 64 << 20  # one message from the server (a describe or preview answer is far smaller)
@@ -61,7 +61,10 @@ class Connection:
             uid = peer_uid(self.sock)
             if uid is not None and uid != os.geteuid():
                 raise UserError(f"{self.path}: served by uid {uid}, not by this user; not using it")
-            self.send(protocol.hello(role))
+            try:
+                self.send(protocol.hello(role))
+            except Lost:  # refused before the hello (another uid, too many clients): its one line is there to read
+                pass
             reply = self.read()
             if reply is None:
                 raise UserError(f"{self.path}: the run closed the connection at once")

@@ -31,14 +31,13 @@ from __future__ import annotations
 import atexit
 import os
 import selectors
-import socket
-import struct
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
 from schedtui.control import paths, protocol
+from schedtui.control.sockets import Peer, listen, peer_uid
 from schedtui.events.encode import make_encoder
 
 IDLE_S = 0.5  # how often an idle server looks whether the run has ended
@@ -49,64 +48,14 @@ HELLO_S = 10.0  # a connection that says nothing this long is closed
 FINAL_S = 2.0  # at the end, how long clients get to take what is left
 
 
-class _Client:
-    __slots__ = ("sock", "rbuf", "wbuf", "role", "streaming", "from_seq", "since", "closing", "writing")
-
-    def __init__(self, sock: socket.socket):
-        self.sock, self.rbuf, self.wbuf = sock, bytearray(), bytearray()
-        self.role: str | None = None  # set by the hello
-        self.streaming, self.from_seq = False, 0
-        self.since = time.monotonic()
-        self.closing = False  # close once wbuf is sent
-        self.writing = False  # registered for EVENT_WRITE
-
-
-def peer_uid(sock: socket.socket) -> int | None:
-    """The uid of the process at the other end (Linux SO_PEERCRED), or None where the OS cannot say."""
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None:  # pragma: no cover - not Linux
-        try:
-            return os.getpeereid(sock.fileno())[0]  # type: ignore[attr-defined]
-        except (AttributeError, OSError):
-            return None
-    try:
-        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i")))
-    except OSError:
-        return None
-    return uid
-
-
-def _listen(path: Path) -> socket.socket:
-    """A listening socket at `path`; a stale socket there (no one listening) is replaced."""
-    if path.exists() or path.is_symlink():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(path))
-            raise OSError(f"{path}: another process is serving this run")
-        except (ConnectionRefusedError, FileNotFoundError):
-            os.unlink(path)  # in our private directory: a socket left by a killed process
-        finally:
-            probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(str(path))
-        os.chmod(path, 0o600)
-        sock.listen(16)
-        sock.setblocking(False)
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 class ControlServer:
     def __init__(self, engine, run_dir):
         self.engine, self.run_dir = engine, Path(run_dir)
         self.log = engine.log
         self.path: Path | None = None
         self.error: str | None = None
-        self._listener: socket.socket | None = None
-        self._clients: dict[int, _Client] = {}
+        self._listener = None  # the listening socket
+        self._clients: dict[int, Peer] = {}
         self._answered: deque = deque()  # (client, request id, future) whose future is done
         self._sub = None  # the log subscription, while a client streams
         self._stop = False
@@ -121,7 +70,7 @@ class ControlServer:
         run_id = str(self.log.header.get("run_id", "run"))
         try:
             self.path = paths.socket_path(run_id)
-            self._listener = _listen(self.path)
+            self._listener = listen(self.path)
         except OSError as e:
             self.error = f"no control socket: {e.strerror or e}" if e.strerror else f"no control socket: {e}"
             self.path = None
@@ -213,7 +162,7 @@ class ControlServer:
             except OSError:
                 return
             sock.setblocking(False)
-            c = _Client(sock)
+            c = Peer(sock)
             uid = peer_uid(sock)
             if uid != os.geteuid():
                 self._refuse(c, f"control socket: connection refused: uid {uid} does not own this run")
@@ -224,14 +173,14 @@ class ControlServer:
             self._clients[sock.fileno()] = c
             self._sel.register(sock, selectors.EVENT_READ, c)
 
-    def _refuse(self, c: _Client, why: str) -> None:
+    def _refuse(self, c: Peer, why: str) -> None:
         try:
             c.sock.send(protocol.encode({"error": why}))
         except OSError:
             pass
         c.sock.close()
 
-    def _drop(self, c: _Client) -> None:
+    def _drop(self, c: Peer) -> None:
         if self._clients.pop(c.sock.fileno(), None) is None:
             return
         try:
@@ -243,7 +192,7 @@ class ControlServer:
             c.streaming = False
             self._streams_changed()
 
-    def _read(self, c: _Client) -> None:
+    def _read(self, c: Peer) -> None:
         try:
             data = c.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -267,13 +216,13 @@ class ControlServer:
                 except Exception as e:  # a request the engine could not even queue: the client hears why
                     self._fail(c, f"control socket: {type(e).__name__}: {e}")
 
-    def _fail(self, c: _Client, why: str) -> None:
+    def _fail(self, c: Peer, why: str) -> None:
         """Say why in one line, then close once it is sent."""
         self._queue(c, protocol.encode({"error": why}))
         c.closing = True
         self._send(c)
 
-    def _handle(self, c: _Client, line: bytes) -> None:
+    def _handle(self, c: Peer, line: bytes) -> None:
         try:
             msg = protocol.decode(line, "the client")
         except Exception as e:
@@ -332,7 +281,7 @@ class ControlServer:
             else:
                 self._reply(c, {"id": rid, "ok": False, "error": str(err) if str(err) else type(err).__name__})
 
-    def _reply(self, c: _Client, msg: dict) -> None:
+    def _reply(self, c: Peer, msg: dict) -> None:
         self._queue(c, protocol.encode(msg))
         self._send(c)
 
@@ -375,10 +324,10 @@ class ControlServer:
                 self._queue(c, data)
             self._send(c)
 
-    def _queue(self, c: _Client, data: bytes) -> None:
+    def _queue(self, c: Peer, data: bytes) -> None:
         c.wbuf += data
 
-    def _send(self, c: _Client) -> None:
+    def _send(self, c: Peer) -> None:
         if c.sock.fileno() not in self._clients:
             return
         if c.wbuf:
@@ -412,7 +361,7 @@ class ControlServer:
         deadline = time.monotonic() + FINAL_S
         while self._clients and time.monotonic() < deadline:
             for key, mask in self._sel.select(0.05):
-                if isinstance(key.data, _Client):
+                if isinstance(key.data, Peer):
                     if mask & selectors.EVENT_WRITE:
                         self._send(key.data)
                     elif mask & selectors.EVENT_READ:
