@@ -15,7 +15,6 @@ from pathlib import Path
 
 from schedtui.commands import command_parser
 from schedtui.control import runs
-from schedtui.control.client import Stale
 from schedtui.errors import UserError
 from schedtui.safe_text import visible
 
@@ -35,19 +34,19 @@ def build_parser():
 def row(info: runs.RunInfo) -> list[str]:
     total = info.total_steps
     name = visible(info.run_dir)
-    if not info.live:
-        runs.cleanup(info)
-        return [name, "-", info.status, f"{info.step}/{total or '?'}", "-", f"schedtui replay {name}"]
-    if info.record is None:
-        return [name, "?", "running", f"{info.step}/{total or '?'}", "-", "(no control socket)"]
-    try:
-        conn, _ = runs.connect(info.run_dir, "ps", timeout=2.0)
-        with conn:
-            st = conn.request("status")
-    except (UserError, Stale, OSError) as e:
-        return [name, visible(info.record.get("pid", "?")), "running", f"{info.step}/{total or '?'}", "?", f"({visible(e)})"]
-    return [name, visible(st.get("pid")), visible(st.get("state")), f"{st.get('step')}/{total or '?'}",
-            str(st.get("screens", 0)), f"schedtui attach {name}"]
+    if info.live and info.record is None:
+        return [name, "?", "running", f"{info.step}/{total or '?'}", "-", "(no control socket: an own loop?)"]
+    if info.record is not None:  # ask the run itself (a killed run's socket is removed here)
+        try:
+            conn, _ = runs.connect(info.run_dir, "ps", timeout=2.0)
+            with conn:
+                st = conn.request("status")
+            return [name, visible(st.get("pid")), visible(st.get("state")), f"{st.get('step')}/{total or '?'}",
+                    str(st.get("screens", 0)), f"schedtui attach {name}"]
+        except (UserError, OSError) as e:
+            if info.live:
+                return [name, "?", "running", f"{info.step}/{total or '?'}", "-", f"({visible(e)})"]
+    return [name, "-", info.status, f"{info.step}/{total or '?'}", "-", f"schedtui replay {name}"]
 
 
 def main(argv: list[str]) -> int:

@@ -172,30 +172,28 @@ def resolve(arg: str, runs_dir: Path) -> Path:
 
 
 def newest_running(runs_dir: Path) -> Path:
+    """The newest run under `runs_dir` that has a control socket and goes (a socket that answers: where the log's
+    lock cannot tell)."""
     for info in list_runs(runs_dir):
-        if info.live and info.record is not None:
+        if info.record is None:
+            continue
+        if info.live:
             return info.run_dir
+        try:
+            connect(info.run_dir, "ps", timeout=2.0)[0].close()
+            return info.run_dir
+        except UserError:
+            continue
     raise UserError(f"no running run under {runs_dir} (schedtui ps {runs_dir} lists them)")
 
 
-def cleanup(info: RunInfo) -> bool:
-    """Remove the socket and record a run that is no longer going left behind; True when there were any."""
+def cleanup(info: RunInfo) -> None:
+    """Remove what a run that is no longer going left behind (called once its socket did not answer)."""
     rec = info.record
     if info.live or rec is None:
-        return False
+        return
     sock = rec.get("socket")
-    if paths.trusted_socket(sock) is None:  # a socket of ours nobody listens on: the process is gone
-        try:
-            Connection(sock, "ps", timeout=1.0).close()
-            return False  # someone answers: not stale after all
-        except Stale:
-            pass
-        except UserError:
-            return False
-        paths.remove(info.run_dir, Path(sock))
-    else:
-        paths.remove(info.run_dir, None)
-    return True
+    paths.remove(info.run_dir, Path(sock) if paths.trusted_socket(sock) is None else None)
 
 
 def ended_line(info: RunInfo) -> str:
@@ -205,25 +203,29 @@ def ended_line(info: RunInfo) -> str:
 
 
 def connect(run_dir: Path, role: str, timeout: float | None = 5.0) -> tuple[Connection, RunInfo]:
-    """The run's control channel; UserError (one line, exit 2) when the run is not going or cannot be reached."""
+    """The run's control channel; UserError (one line, exit 2) when the run is not going or cannot be reached.
+    A run answers on its socket while it goes (asked even where the log's lock cannot tell: a file system without
+    locks); a socket nobody answers on, of a run no process holds, is removed with its record."""
     info = inspect(run_dir)
     if info is None:
         raise UserError(f"{run_dir}: not a run directory (no schedtui events.jsonl in it)")
+    rec = info.record
+    why = "" if rec is None else paths.trusted_socket(rec.get("socket"))
+    if rec is not None and why is None:
+        try:
+            conn = Connection(rec["socket"], role, timeout=timeout)
+        except Stale:
+            conn = None
+        if conn is not None:
+            if conn.info.get("run_id") == info.header.get("run_id"):
+                info.live = True
+                return conn, info
+            conn.close()
+            why = f"it serves another run ({conn.info.get('run_id')})"
     if not info.live:
         cleanup(info)
         raise UserError(ended_line(info))
-    rec = info.record
     if rec is None:
         raise UserError(f"{run_dir}: the run is going but has no control socket (an own loop, or one started "
                         "without the schedtui command)")
-    why = paths.trusted_socket(rec.get("socket"))
-    if why is not None:
-        raise UserError(f"{run_dir}: not using its control socket: {why}")
-    try:
-        conn = Connection(rec["socket"], role, timeout=timeout)
-    except Stale:
-        raise UserError(f"{run_dir}: the run's control socket does not answer") from None
-    if conn.info.get("run_id") != info.header.get("run_id"):
-        conn.close()
-        raise UserError(f"{run_dir}: its control socket serves another run ({conn.info.get('run_id')})")
-    return conn, info
+    raise UserError(f"{run_dir}: the run is going but its control socket does not answer{f' ({why})' if why else ''}")
