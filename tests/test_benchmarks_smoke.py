@@ -74,3 +74,12 @@ def test_cuda_sync_check_or_its_machinery_on_the_cpu(tmp_path):
         argv = ["--device", "cpu"]  # and the same run, without the sync check, on the CPU
     d = run("cuda", tmp_path, *argv, "--steps", "2", "--batch", "8")
     assert d["sync"]["status"] == "completed" and d["sync"]["steps"] == 2
+
+
+def test_overhead_moons_bare_against_an_attached_screen(tmp_path):
+    d = run("overhead", tmp_path, "--workload", "moons", "--variants", "bare,attached", "--rounds", "1", "--epochs", "1",
+            "--no-check")
+    moons = d["workloads"]["moons"]
+    assert set(moons["ratio"]) == {"attached"} and moons["same_weights"] is True
+    assert moons["attached_terminal_kb"][0] > 0  # `schedtui attach` drew the run, to its end, in its terminal
+    assert "schedtui-control" in moons["cpu_s"]["attached"][0]  # the trainer served it from its control thread
