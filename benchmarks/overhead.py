@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/overhead.py --workload moons --rounds 3
     .venv/bin/python benchmarks/overhead.py --json /tmp/overhead.json
 
-Three variants of one workload (`workloads.py`: the moons MLP, a small CIFAR-shaped
+Four variants of one workload (`workloads.py`: the moons MLP, a small CIFAR-shaped
 CNN), each in a fresh interpreter so none inherits another's warm caches or threads:
 
 - `bare`: the training hand-written in plain PyTorch, on the main thread as a person
@@ -14,8 +14,12 @@ CNN), each in a fresh interpreter so none inherits another's warm caches or thre
 - `ui`: the engine under the live Textual app (`TrainApp` + `LiveSource`, as the CLI
   starts it) in a pseudo-terminal of `--size` that this process reads like a terminal
   would, refreshing at the CLI's default rate (`--refresh-hz`, default: the CLI's).
+- `attached`: the engine headless with its control socket (as a detached run), and
+  the live screen in another process (`schedtui attach` in a pseudo-terminal of
+  `--size`, attached before training starts): what the screen costs the trainer when
+  only the socket's events reach it.
 
-The variants run interleaved (bare, headless, ui, then the next round in a rotated
+The variants run interleaved (bare, headless, ui, attached, then the next round in a rotated
 order) and each reports its own training time, from the first update's start to the
 end of training (the engine: `engine.start()` to the end of its thread, the end
 checkpoint included; the bare loop saves model and optimizer at its end too). Start-up
@@ -43,7 +47,7 @@ from common import fake_cifar, finish, machine_line, median, print_table  # noqa
 
 from schedtui.ui import LIVE_REFRESH_HZ  # noqa: E402
 
-VARIANTS = ("bare", "headless", "ui")
+VARIANTS = ("bare", "headless", "ui", "attached")
 TARGETS = {("moons", "headless"): 0.90, ("cnn", "headless"): 0.98, ("cnn", "ui"): 0.95}
 
 
@@ -58,6 +62,8 @@ def child(args) -> None:
         res = workloads.run_bare(args.workload, cfg, data_dir, out_dir, on_thread=args.bare_on_thread)
     elif args.child == "headless":
         res = _headless(cfg, data_dir, runs_dir, args)
+    elif args.child == "attached":
+        res = _attached(cfg, data_dir, runs_dir, args)
     else:
         res = _ui(cfg, data_dir, runs_dir, args)
     Path(args.result).write_text(json.dumps(res))
@@ -136,12 +142,94 @@ def _ui(cfg, data_dir, runs_dir, args) -> dict:
     return {**engine_result(box["clock"], box["run"].run_dir), "frames": frames[0]}
 
 
+def _attached(cfg, data_dir, runs_dir, args) -> dict:
+    """Headless with the control socket, and `schedtui attach` in a pseudo-terminal (another process) watching."""
+    import io
+
+    from rich.console import Console
+
+    from schedtui.events.state import RunState
+    from schedtui.headless import run_headless
+    from schedtui.launch import start_run
+    from workloads import Stopwatch, engine_result
+
+    started = start_run(cfg, data_dir, runs_dir, start=False, control=True)
+    size = tuple(int(n) for n in args.size.lower().split("x"))
+    screen = _Screen([sys.executable, "-m", "schedtui", "attach", str(started.run_dir.absolute()),
+                      "--refresh-hz", str(args.refresh_hz)], size)
+    t0 = time.monotonic()
+    while not screen.seen[b"RUNNING"] or started.control.screens < 1:  # attached and drawing before training
+        if time.monotonic() - t0 > 60 or screen.proc.poll() is not None:
+            raise RuntimeError(f"schedtui attach did not come up:\n{screen.tail.decode('utf-8', 'replace')[-3000:]}")
+        time.sleep(0.05)
+    time.sleep(0.5)  # its history read and its event stream asked for
+    clock = Stopwatch(started.engine)
+    clock.start()
+    run_headless(started.engine, started.events, RunState.from_header(started.header), Console(file=io.StringIO()),
+                 refresh_hz=args.refresh_hz)
+    clock.done.wait()
+    t0 = time.monotonic()
+    while not screen.seen[b"DONE"] and time.monotonic() - t0 < 30:  # it followed the run to its end
+        time.sleep(0.05)
+    followed = screen.seen[b"DONE"]
+    drawn = screen.close()
+    if not followed:
+        raise RuntimeError(f"the attached screen did not show the run's end:\n{screen.tail.decode('utf-8', 'replace')[-3000:]}")
+    return {**engine_result(clock, started.run_dir), "terminal_kb": round(drawn / 1024, 1)}
+
+
+class _Screen:
+    """A command on a pseudo-terminal of `size` whose output is read (and counted) as a terminal would."""
+
+    def __init__(self, cmd: list[str], size: tuple[int, int]):
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
+        self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.n, self.tail = 0, b""
+        self.seen = {b"RUNNING": False, b"DONE": False}  # the status line's states, once drawn
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            self.n += len(chunk)
+            window = self.tail[-16:] + chunk
+            for k in self.seen:
+                self.seen[k] = self.seen[k] or k in window
+            self.tail = (self.tail + chunk)[-4000:]
+
+    def close(self) -> int:
+        """q (the attached screen detaches), wait for it; the bytes it drew."""
+        os.write(self.master, b"q")
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(5)
+        os.close(self.master)
+        return self.n
+
+
 # ---- the parent: rounds of children ------------------------------------------------------------------
 def _child_cmd(variant: str, workload: str, args, data_dir: Path, result: Path) -> list[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", variant, "--workload", workload,
            "--data-dir", str(data_dir), "--result", str(result), "--epochs", str(args.epochs),
            "--cnn-epochs", str(args.cnn_epochs), "--cnn-width", str(args.cnn_width), "--cnn-batch", str(args.cnn_batch),
-           "--refresh-hz", str(args.refresh_hz)]
+           "--refresh-hz", str(args.refresh_hz), "--size", f"{args.size[0]}x{args.size[1]}"]
     return cmd + (["--bare-on-thread"] if args.bare_on_thread else [])
 
 
@@ -232,6 +320,8 @@ def summarize(wl: str, runs: dict) -> dict:
     return {"steps": next(iter(first.values()))["steps"], "seconds": times, "median_s": {v: median(t) for v, t in times.items()},
             "ratio": ratios, "same_weights": len(weights) == 1, "final_loss": {v: r["final_loss"] for v, r in first.items()},
             "ui_frames": [r.get("frames") for r in runs.get("ui", [])], "ui_terminal_kb": [r.get("terminal_kb") for r in runs.get("ui", [])],
+            "attached_terminal_kb": [r.get("terminal_kb") for r in runs.get("attached", [])],
+            "cpu_s": {v: [r.get("cpu_s") for r in rs] for v, rs in runs.items()},  # the trainer process's, by thread
             "targets": {v: TARGETS[(wl, v)] for v in ratios if (wl, v) in TARGETS}}
 
 
@@ -256,7 +346,7 @@ def report(results: dict, args) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workload", action="append", choices=("moons", "cnn"), help="repeatable; default both")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of bare,headless,ui")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of bare,headless,ui,attached")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=300, help="moons epochs (25 updates each; default 300)")
     ap.add_argument("--cnn-epochs", type=int, default=4, help="CNN epochs (50 updates each at the defaults; default 4)")
@@ -282,7 +372,7 @@ def main(argv=None) -> int:
     args.workload = args.workload or ["moons", "cnn"]
     args.variants = tuple(v for v in args.variants.split(",") if v)
     if not set(args.variants) <= set(VARIANTS) or "bare" not in args.variants:
-        ap.error("--variants: a subset of bare,headless,ui that includes bare")
+        ap.error("--variants: a subset of bare,headless,ui,attached that includes bare")
     cols, rows = args.size.lower().split("x")
     args.size = (int(cols), int(rows))
     t0 = time.perf_counter()

@@ -80,3 +80,12 @@ def test_ddp_bare_against_steered_on_two_processes(tmp_path):
     d = run("ddp", tmp_path, "--rounds", "1", "--epochs", "1", "--images", "320", "--batch", "32", "--width", "4",
             "--no-check")
     assert d["same_weights"] is True and len(d["ratios"]) == 1 and d["ratio"] > 0
+
+
+def test_overhead_moons_bare_against_an_attached_screen(tmp_path):
+    d = run("overhead", tmp_path, "--workload", "moons", "--variants", "bare,attached", "--rounds", "1", "--epochs", "1",
+            "--no-check")
+    moons = d["workloads"]["moons"]
+    assert set(moons["ratio"]) == {"attached"} and moons["same_weights"] is True
+    assert moons["attached_terminal_kb"][0] > 0  # `schedtui attach` drew the run, to its end, in its terminal
+    assert "schedtui-control" in moons["cpu_s"]["attached"][0]  # the trainer served it from its control thread

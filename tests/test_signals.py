@@ -1,18 +1,22 @@
-"""Real signals to real `schedtui` processes: SIGTERM, SIGINT and SIGHUP (headless), SIGTERM and a
-terminal that goes away (the UI under a pty whose master is closed) all end the run as `interrupted`
-with a checkpoint and the `end` event, exit 128 + the signal, and `schedtui resume` continues it."""
+"""Real signals to real `schedtui` processes: SIGTERM and SIGINT (headless), and SIGTERM (the UI) end the
+run as `interrupted` with a checkpoint and the `end` event, exit 128 + the signal, and `schedtui resume`
+continues it. SIGHUP (headless) and a terminal that goes away (the UI under a pty whose master is closed)
+detach: the run goes on headless, with a `detach` event, until something stops it."""
 
 import fcntl
 import os
 import pty
 import select
+import shutil
 import signal
 import struct
 import subprocess
 import sys
 import termios
+import tempfile
 import time
 
+import pytest
 from test_cli_tty import run_in_pty
 
 from schedtui.events import read_log
@@ -47,7 +51,7 @@ def assert_interrupted(path):
     return end["step"]
 
 
-def test_sigterm_sigint_sighup_end_a_headless_run_as_interrupted_and_resume_finishes_it(tmp_path):
+def test_sigterm_sigint_end_a_headless_run_as_interrupted_sighup_does_not_and_resume_finishes_it(tmp_path):
     procs = {}
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # three runs at once: start-up is the slow part
         runs = tmp_path / sig.name
@@ -57,13 +61,23 @@ def test_sigterm_sigint_sighup_end_a_headless_run_as_interrupted_and_resume_fini
     for sig, (proc, runs, _) in procs.items():
         wait_for_steps(runs, lambda proc=proc: proc.poll() is None)
         proc.send_signal(sig)
+    hup, hup_runs, _ = procs[signal.SIGHUP]  # the terminal went away, not the run: it goes on, detached
+    t0 = time.monotonic()
+    while b'"type":"detach"' not in log_of(hup_runs).read_bytes():
+        assert hup.poll() is None and time.monotonic() - t0 < 30, "no detach event"
+        time.sleep(0.02)
+    detach = next(e for e in read_log(log_of(hup_runs), strict=False).events if e["type"] == "detach")
+    assert detach["reason"] == "hangup" and "output" not in detach  # stdout was a file, not the terminal: kept
+    wait_for_steps_after(hup_runs, detach["step"], lambda: hup.poll() is None)
+    hup.send_signal(signal.SIGTERM)
     for sig, (proc, runs, out) in procs.items():
-        assert proc.wait(60) == 128 + sig, (tmp_path / f"{sig.name}.out").read_text()
+        code = signal.SIGTERM if sig == signal.SIGHUP else sig
+        assert proc.wait(60) == 128 + code, (tmp_path / f"{sig.name}.out").read_text()
         out.close()
         step = assert_interrupted(log_of(runs))
         assert 0 < step < 10000  # long enough to outlast three start-ups side by side
         text = (tmp_path / f"{sig.name}.out").read_text()
-        assert f"{sig.name}: stopping at the next step" in text and "interrupted" in text
+        assert f"{code.name}: stopping at the next step" in text and "interrupted" in text
 
     path = log_of(tmp_path / "SIGTERM")
     stopped = read_log(path).events[-1]["step"]
@@ -102,8 +116,17 @@ def test_the_ui_ends_the_run_as_interrupted_on_sigterm(tmp_path):
     assert log.events[-1]["status"] == "stopped" and log.events[-2]["reason"] == "stopped"
 
 
-def test_the_ui_survives_its_terminal_going_away(tmp_path):
-    """The pty's master closes, as when an SSH connection drops: the kernel sends SIGHUP."""
+@pytest.fixture
+def control_dir(monkeypatch):
+    d = tempfile.mkdtemp(prefix="st-", dir="/tmp")  # short: socket paths are limited to ~108 bytes
+    monkeypatch.setenv("SCHEDTUI_CONTROL_DIR", d)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, control_dir):
+    """The pty's master closes, as when an SSH connection drops: the kernel sends SIGHUP. The screen closes,
+    training goes on with its output in RUN_DIR/output.log and a `detach` event, and `ctl stop` ends it."""
     runs = tmp_path / "runs"
     pid, fd = pty.fork()
     if pid == 0:
@@ -111,18 +134,32 @@ def test_the_ui_survives_its_terminal_going_away(tmp_path):
         os.execv(sys.executable, [sys.executable, "-m", "schedtui", "moons", "--epochs", "20000", *TINY, "--runs-dir", str(runs)])
     _watch_until_training(fd, pid, runs)
     os.close(fd)  # hang up
+    alive = lambda: os.waitpid(pid, os.WNOHANG)[0] == 0  # noqa: E731
     t0 = time.monotonic()
-    while True:
-        done, code = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() - t0 > 60:
-            os.kill(pid, signal.SIGKILL)
-            raise AssertionError("the UI did not exit after its terminal went away")
+    while b'"type":"detach"' not in log_of(runs).read_bytes():
+        assert alive(), "the run ended when its terminal went away"
+        assert time.monotonic() - t0 < 30, "no detach event"
         time.sleep(0.05)
-    assert os.waitstatus_to_exitcode(code) == 128 + signal.SIGHUP
-    step = assert_interrupted(log_of(runs))
-    assert (log_of(runs).parent / "checkpoints" / f"step-{step:08d}.pt").is_file()
+    run_dir = log_of(runs).parent
+    detach = next(e for e in read_log(log_of(runs), strict=False).events if e["type"] == "detach")
+    assert detach["reason"] == "hangup" and detach["output"] == str(run_dir / "output.log")
+    wait_for_steps_after(runs, detach["step"], alive)  # the log grows: training goes on
+    stop = subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run_dir), "stop"], capture_output=True, text=True,
+                          timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    _, code = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(code) == 0
+    log = read_log(log_of(runs))
+    assert log.events[-1]["status"] == "stopped" and log.events[-2]["type"] == "checkpoint"
+    out = (run_dir / "output.log").read_text()
+    assert "run stopped; log:" in out and "schedtui resume" in out  # what it said after the screen went
+
+
+def wait_for_steps_after(runs, step, alive, timeout=60.0):
+    t0 = time.monotonic()
+    while not any(e["type"] == "step" and e["step"] > step + 20 for e in read_log(log_of(runs), strict=False).events):
+        assert alive() and time.monotonic() - t0 < timeout, "no training after the detach"
+        time.sleep(0.05)
 
 
 def _watch_until_training(fd, pid, runs, timeout=90.0):

@@ -5,10 +5,13 @@ torch, the engine and rich are imported when a run starts, so `schedtui --help`
 and `schedtui presets` answer at once. Every bad input is one line on stderr and
 exit status 2, with nothing started.
 
-While a run goes, SIGINT, SIGTERM and SIGHUP stop it at the next step boundary
-with status `interrupted` (a checkpoint and the `end` event are written, so
+While a run goes, SIGINT and SIGTERM stop it at the next step boundary with
+status `interrupted` (a checkpoint and the `end` event are written, so
 `schedtui resume` continues it) and the process exits with 128 + the signal
-number: 130, 143, 129 (`schedtui.interrupts`). A reader that goes away
+number: 130, 143 (`schedtui.interrupts`). SIGHUP (the terminal went away)
+detaches: the screen closes and the run goes on headless, its output in
+RUN_DIR/output.log, its control socket open (`schedtui attach`, `ctl`). `--detach`
+starts a run in the background (`control.background`). A reader that goes away
 (`schedtui replay RUN | head`) ends the command quietly with status 141, as
 SIGPIPE ends other Unix tools. Strings that came from a preset, a log or user
 code are printed through `schedtui.safe_text` (control characters made visible,
@@ -45,7 +48,12 @@ review and reuse a run (each has --help):
   schedtui export LOG --csv F | --preset F  per-step CSV, or a preset with the run's edits folded in
   schedtui resume RUN_DIR [--from CKPT]     continue a stopped, interrupted or killed run from its checkpoint
 
-A run checkpoints when it stops (q, Ctrl-C, SIGTERM, SIGHUP), on `c`, and every
+a run outlives its screen (a dropped SSH session detaches it; --detach starts one in the background):
+  schedtui attach [RUN_DIR]                 the live screen of a running run; q detaches
+  schedtui ctl RUN_DIR COMMAND              pause, resume, stop, set KNOB VALUE, status, ... from any shell
+  schedtui ps [RUNS_DIR]                    the runs there: running or not, step, status, screens
+
+A run checkpoints when it stops (q, Ctrl-C, SIGTERM, ctl stop), on `c`, and every
 --checkpoint-every N epochs, in RUN_DIR/checkpoints/.
 
 Each run writes RUNS_DIR/<preset>-<timestamp>/events.jsonl (the event log) and config.toml.
@@ -98,6 +106,8 @@ def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: b
     p.add_argument("--refresh-hz", type=_refresh_hz, default=LIVE_REFRESH_HZ, metavar="HZ",
                    help=f"screen refreshes per second (default: {LIVE_REFRESH_HZ:g}; never per training step)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
+    p.add_argument("--detach", action="store_true",
+                   help="start the run in the background (headless, output in RUN_DIR/output.log) and print how to attach")
     if runs_dir:
         p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
         p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
@@ -118,9 +128,14 @@ def _refresh_hz(text: str) -> float:
 
 def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
     """Start `cfg` under the UI, or headless when asked or when there is no terminal; `launch` goes to start_run.
-    SIGINT, SIGTERM and SIGHUP stop the run as `interrupted` (see the module docstring)."""
+    SIGINT and SIGTERM stop the run as `interrupted`, SIGHUP detaches (see the module docstring)."""
     from schedtui.interrupts import Interrupts
 
+    if args.detach:
+        from schedtui.control.background import start_detached
+
+        return start_detached(_argv)
+    launch["control"] = True  # every run the command starts has a control socket (attach, ctl, ps): rank 0's
     torchrun = _in_torchrun()
     try:
         with Interrupts() as interrupts:
@@ -159,6 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     from rich.console import Console
 
+    from schedtui.control import background
     from schedtui.events.state import RunState
     from schedtui.headless import run_headless
     from schedtui.launch import start_run
@@ -167,6 +183,10 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
     with console.status(f"preparing {markup(cfg['name'])} (loading torch, data and model)..."):
         started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
     engine = started.engine
+    background.started(started.run_dir)  # --detach: from here on the output goes to RUN_DIR/output.log
+    interrupts.on_hangup = lambda: background.hung_up(engine, started.run_dir, interrupts.tty_fds)
+    if interrupts.hung_up:  # the terminal went away while the run was being built
+        background.hung_up(engine, started.run_dir, interrupts.tty_fds)
     device = cfg['device'] if 'resume' in launch else started.header['device']
     console.print(f"schedtui {markup(cfg['name'])} on {markup(device)}: "
                   f"{cfg['epochs']} epochs x {started.header['steps_per_epoch']} steps")
@@ -176,7 +196,7 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
     if launch.get("resume") is not None:
         console.print(f"resumed from {markup(launch['resume'].checkpoint)} at step {engine.step}", soft_wrap=True)
     interrupts.on_signal = lambda signum: engine.send("stop", status="interrupted")
-    if interrupts.signum is not None:  # a SIGTERM or SIGHUP while the run was being built
+    if interrupts.signum is not None:  # a SIGTERM while the run was being built
         engine.send("stop", status="interrupted")
     engine.start()
     state = run_headless(engine, started.events, RunState.from_header(started.header), console, args.refresh_hz,
@@ -205,11 +225,12 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
         _exit_app_soon(app)
 
     interrupts.on_signal = on_signal
+    interrupts.on_hangup = lambda: _exit_app_soon(app)  # the run goes on without its screen (below)
     source.begin()  # torch loads while the screen comes up
     try:
         app.run()
     except Exception:  # the terminal went away under the app: the run must still end properly
-        if interrupts.signum is None:
+        if interrupts.signum is None and not interrupts.hung_up:
             raise
     source.wait_started()  # quit during start-up: let it finish, then stop what it started
     if source.error is not None:
@@ -219,6 +240,10 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
         return 1
     engine = source.engine
     if engine is not None:
+        if interrupts.hung_up and engine.running:  # detached: on headless, output in RUN_DIR/output.log, to the end
+            from schedtui.control.background import continue_headless
+
+            continue_headless(engine, source, app.view.state, source.run_dir, args.refresh_hz, interrupts)
         if engine.running:  # the app closed while the run went on: stop it so the log ends properly
             engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
             engine.join()
@@ -248,7 +273,8 @@ def _exit_app_soon(app) -> None:
     threading.Thread(target=ask, name="schedtui-signal-exit", daemon=True).start()
 
 
-SUBCOMMANDS = ("run", "replay", "rerun", "diff", "export", "resume")  # each a module in schedtui.commands with main(argv)
+SUBCOMMANDS = ("run", "replay", "rerun", "diff", "export", "resume", "attach", "ctl", "ps")  # modules in schedtui.commands
+_argv: list[str] = []  # this invocation's arguments (`--detach` starts the same command again in the background)
 
 
 def _dispatch(argv: list[str]) -> int:
@@ -275,7 +301,9 @@ def _stdout_gone() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _argv
     argv = sys.argv[1:] if argv is None else argv
+    _argv = list(argv)
     try:
         code = _dispatch(argv)
         sys.stdout.flush()  # here, so that a closed pipe is noticed now, not in the interpreter's exit

@@ -22,6 +22,7 @@ class StartedRun:
     header: dict
     events: queue.SimpleQueue
     run_dir: Path
+    control: object = None  # schedtui.control.server.ControlServer, when the run has a control socket
 
 
 @dataclass
@@ -35,8 +36,11 @@ class ResumeFrom:
 
 
 def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool = True,
-              rerun=None, header: dict | None = None, resume: ResumeFrom | None = None) -> StartedRun:
+              rerun=None, header: dict | None = None, resume: ResumeFrom | None = None,
+              control: bool = False) -> StartedRun:
     """`rerun` (an `engine.Rerun`) and `header` (extra header fields, e.g. the source) come from `schedtui rerun`.
+    `control`: serve the run's control socket (`schedtui.control`) until it ends; a run that cannot have one
+    (no private directory for it) goes on without, with a warning event.
 
     The run is built on a short-lived thread of its own, whatever thread calls this. Building runs
     torch ops (the model's init, the data on the device); the thread that runs them keeps an OpenMP
@@ -48,7 +52,10 @@ def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool
 
     def build() -> None:
         try:
-            box["run"] = _start_run(cfg, data_dir, runs_dir, start, rerun, header, resume)
+            box["run"] = run = _start_run(cfg, data_dir, runs_dir, start, rerun, header, resume)
+            dist = getattr(getattr(run.engine, "core", None), "dist", None)
+            if control and (dist is None or dist.main):  # a data-parallel job's socket is rank 0's
+                run.control = serve(run.engine, run.run_dir)
         except BaseException as e:  # re-raised on the caller's thread
             box["error"] = e
 
@@ -58,6 +65,17 @@ def start_run(cfg: dict, data_dir: str | Path, runs_dir: str | Path, start: bool
     if "error" in box:
         raise box["error"]
     return box["run"]
+
+
+def serve(engine, run_dir: Path):
+    """Start the run's control socket (the one place a run gets one); None, with a warning event, when it can't."""
+    from schedtui.control.server import ControlServer
+
+    server = ControlServer(engine, run_dir)
+    if server.start():
+        return server
+    engine.log.emit("warning", engine.step, message=server.error)
+    return None
 
 
 def _start_run(cfg: dict, data_dir, runs_dir, start: bool, rerun, header: dict | None, resume: ResumeFrom | None) -> StartedRun:

@@ -1,0 +1,121 @@
+"""A run without a terminal: started in the background (`--detach`), or going on after its terminal hung up.
+
+- `start_detached(argv)`: the parent side of `schedtui ... --detach`. It starts the
+  same command again, headless, in a new session (no terminal: a logout does not
+  reach it), waits until the run has started (its run directory and control socket
+  exist), prints how to attach, and returns 0. Anything the child says before that
+  (a bad data directory...) is passed on with its exit status.
+- `started(run_dir)`: the child's side, right after the run starts: its output goes
+  to `RUN_DIR/output.log` and the parent is told where the run is.
+- `hung_up(engine, run_dir, fds)`: the terminal went away (SIGHUP): what went to it
+  goes to `RUN_DIR/output.log` and the log gets a `detach` event; the run goes on.
+- `continue_headless(...)`: the live screen closed on a hang-up: the run goes on
+  under the headless display (plain lines in output.log) until it ends.
+
+No torch; rich only inside `continue_headless`.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import weakref
+from pathlib import Path
+
+from schedtui.interrupts import redirect_output
+from schedtui.safe_text import visible
+
+ENV = "SCHEDTUI_DETACHED"  # set for the child: report to the parent when started
+READY = b"\x1eschedtui-started "
+OUTPUT = "output.log"
+_detached: weakref.WeakSet = weakref.WeakSet()  # engines whose terminal went away
+
+
+def start_detached(argv: list[str]) -> int:
+    cmd = [sys.executable, "-m", "schedtui", *[a for a in argv if a != "--detach"], "--headless"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, ENV: "1"})
+    said, run_dir = [], None
+    try:
+        for line in proc.stdout:
+            if line.startswith(READY):
+                run_dir = line[len(READY):].decode("utf-8", "replace").rstrip("\n")
+                break
+            said.append(line)
+    except KeyboardInterrupt:  # given up while it starts: it goes too
+        proc.terminate()
+        proc.wait()
+        return 130
+    proc.stdout.close()
+    if run_dir is None:
+        sys.stderr.write(b"".join(said).decode("utf-8", "replace"))
+        return proc.wait() or 1
+    d = visible(run_dir)
+    print(f"schedtui: running in the background (pid {proc.pid}); its output goes to {d}/{OUTPUT}")
+    print(f"  schedtui attach {d}            the live screen (q detaches again)")
+    print(f"  schedtui ctl {d} status        or pause, resume, stop, set KNOB VALUE, ... (schedtui ctl --help)")
+    print(f"  schedtui ps {visible(Path(run_dir).parent)}")
+    return 0
+
+
+def started(run_dir: Path) -> None:
+    """In a `--detach` child (else nothing): output to RUN_DIR/output.log, then tell the parent where the run is."""
+    if os.environ.pop(ENV, None) is None:
+        return
+    parent = os.dup(1)
+    redirect_output(Path(run_dir) / OUTPUT)
+    try:
+        os.write(parent, READY + os.fsencode(str(run_dir)) + b"\n")
+    except OSError:  # the parent is gone (Ctrl-C); the run goes on all the same
+        pass
+    os.close(parent)
+
+
+def hung_up(engine, run_dir: Path, fds: tuple) -> None:
+    """The terminal went away: what went to it (`fds`, of 1 and 2) goes to RUN_DIR/output.log, and the log gets a
+    `detach` event; the run goes on. Safe to call from a signal handler (the work is done on a short thread: the
+    handler may have interrupted a holder of the log's lock) and more than once (it acts once)."""
+    if engine in _detached:
+        return
+    _detached.add(engine)
+    out = Path(run_dir) / OUTPUT
+
+    def work() -> None:
+        where = {"output": str(out)} if redirect_output(out, fds) else {}
+        try:
+            engine.log.emit("detach", engine.step, reason="hangup", **where)
+            engine.log.flush(wait=False)
+        except Exception:  # the run ended meanwhile (the log is closed): nothing to record
+            pass
+
+    threading.Thread(target=work, name="schedtui-detach", daemon=True).start()
+
+
+class _Polled:
+    """A source's `poll()` as the queue the headless display reads."""
+
+    def __init__(self, source):
+        self._source, self._buf = source, []
+
+    def get_nowait(self):
+        if not self._buf:
+            self._buf = self._source.poll()[::-1]
+            if not self._buf:
+                raise queue.Empty
+        return self._buf.pop()
+
+
+def continue_headless(engine, source, state, run_dir: Path, refresh_hz: float, interrupts) -> None:
+    """After the screen closed on a hang-up: the run goes on under the headless display until it ends."""
+    from rich.console import Console
+
+    from schedtui.events.state import RunState
+    from schedtui.headless import run_headless
+
+    hung_up(engine, run_dir, interrupts.tty_fds)
+    if state is None:
+        state = RunState.from_header(source.header)
+    run_headless(engine, _Polled(source), state, Console(), refresh_hz, interrupts)
