@@ -156,3 +156,32 @@ def test_your_own_loop_under_torchrun_has_one_log_and_steers_every_rank(tmp_path
     assert "rank 0 lr 0.05" in out.stdout and "rank 1 lr 0.05" in (run / "output-rank1.log").read_text()
     assert [e["loss"] for e in of_type(log, "eval")] == [0.5, 0.5, 0.5]  # the ranks' mean of 0 and 1
     assert all(e["ranks_in_sync"] for e in of_type(log, "epoch"))
+
+
+def test_a_ctl_edit_reaches_every_rank_at_the_same_step(tmp_path):
+    runs = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    started = subprocess.run([sys.executable, "-m", "schedtui", "moons", "--epochs", "100000", *SETS,
+                              "--runs-dir", str(runs), "--nproc-per-node", "2", "--detach"],
+                             capture_output=True, text=True, timeout=180, env=env)
+    assert started.returncode == 0 and "schedtui attach" in started.stdout, started.stderr
+    run = only_run(runs)
+    try:
+        edit = subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run), "set", "lr", "0.0005"],
+                              capture_output=True, text=True, timeout=120)
+        assert edit.returncode == 0, edit.stderr
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # two epochs after the edit
+            log = read_log(run / "events.jsonl", strict=False)
+            ed = [e for e in log.events if e["type"] == "edit"]
+            if ed and len([e for e in log.events if e["type"] == "epoch" and e["step"] > ed[0]["step"]]) >= 2:
+                break
+            time.sleep(0.5)
+    finally:
+        subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run), "stop"], capture_output=True, timeout=120)
+    (ed,) = [e for e in log.events if e["type"] == "edit"]
+    assert ed["by"] == "ctl" and ed["step"] % 16 == 0  # at a broadcast boundary, the same on every rank
+    later = [e for e in log.events if e["type"] == "epoch" and e["step"] > ed["step"]]
+    assert later and all(e["ranks_in_sync"] for e in later)  # both ranks trained with the edited lr
+    steps = {e["step"]: e["knobs"]["lr"] for e in log.events if e["type"] == "step"}
+    assert steps[ed["step"]] != 0.0005 and steps[ed["step"] + 1] == 0.0005

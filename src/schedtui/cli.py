@@ -108,12 +108,25 @@ def add_run_options(p: argparse.ArgumentParser, device_default: str, runs_dir: b
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help=f"training device (default: {device_default})")
     p.add_argument("--detach", action="store_true",
                    help="start the run in the background (headless, output in RUN_DIR/output.log) and print how to attach")
+    p.add_argument("--nproc-per-node", type=_nproc, metavar="N",
+                   help="train data-parallel on N processes of this machine (torch's launcher, torchrun), the screen "
+                        "attached to rank 0")
     if runs_dir:
         p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, metavar="DIR", help=f"where datasets live or are downloaded to (default: {DEFAULT_DATA_DIR}; env SCHEDTUI_DATA)")
         p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run directories are created (default: ./runs)")
     else:
         p.add_argument("--data-dir", default=None, metavar="DIR", help="where datasets live (default: where the run found them)")
         p.set_defaults(runs_dir=None)
+
+
+def _nproc(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= n <= 1024:
+        raise argparse.ArgumentTypeError(f"{n} is out of range [1, 1024]")
+    return n
 
 
 def _refresh_hz(text: str) -> float:
@@ -131,6 +144,11 @@ def run(cfg: dict, args: argparse.Namespace, **launch) -> int:
     SIGINT and SIGTERM stop the run as `interrupted`, SIGHUP detaches (see the module docstring)."""
     from schedtui.interrupts import Interrupts
 
+    if getattr(args, "nproc_per_node", None) and args.nproc_per_node > 1 and not _in_torchrun():
+        from schedtui.control.background import start_job
+
+        return start_job(_argv, args.nproc_per_node, attach=not args.detach and not args.headless
+                         and sys.stdout.isatty() and sys.stdin.isatty())
     if args.detach:
         from schedtui.control.background import start_detached
 
@@ -195,6 +213,9 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
         console.print(f"rerun of {markup(started.header['source']['log'])}", soft_wrap=True)
     if launch.get("resume") is not None:
         console.print(f"resumed from {markup(launch['resume'].checkpoint)} at step {engine.step}", soft_wrap=True)
+    if started.control is not None:
+        console.print(f"steer it from another shell: schedtui attach {markup(started.run_dir)}  (or schedtui ctl)",
+                      soft_wrap=True)
     interrupts.on_signal = lambda signum: engine.send("stop", status="interrupted")
     if interrupts.signum is not None:  # a SIGTERM while the run was being built
         engine.send("stop", status="interrupted")

@@ -30,6 +30,7 @@ from schedtui.safe_text import visible
 
 ENV = "SCHEDTUI_DETACHED"  # set for the child: report to the parent when started
 READY = b"\x1eschedtui-started "
+READY_FILE = "SCHEDTUI_READY_FILE"  # a data-parallel job's rank 0 writes its run directory there
 OUTPUT = "output.log"
 _detached: weakref.WeakSet = weakref.WeakSet()  # engines whose terminal went away
 
@@ -49,10 +50,10 @@ def start_detached(argv: list[str]) -> int:
         proc.terminate()
         proc.wait()
         return 130
-    proc.stdout.close()
     if run_dir is None:
         sys.stderr.write(b"".join(said).decode("utf-8", "replace"))
         return proc.wait() or 1
+    proc.stdout.close()
     d = visible(run_dir)
     print(f"schedtui: running in the background (pid {proc.pid}); its output goes to {d}/{OUTPUT}")
     print(f"  schedtui attach {d}            the live screen (q detaches again)")
@@ -61,9 +62,67 @@ def start_detached(argv: list[str]) -> int:
     return 0
 
 
+def start_job(argv: list[str], nproc: int, attach: bool) -> int:
+    """`--nproc-per-node N`: the same command as a data-parallel job of N processes, started by torch's launcher
+    (torchrun) in the background, its own output in a file; once rank 0's run has started, the live screen
+    attached to it (`attach`: quitting detaches, the job goes on), or how to attach."""
+    import tempfile
+    import time
+
+    args, skip = [], False
+    for a in argv:  # the job's processes must not launch jobs of their own
+        if skip:
+            skip = False
+        elif a == "--nproc-per-node":
+            skip = True
+        elif not a.startswith("--nproc-per-node=") and a != "--detach":
+            args.append(a)
+    fd, ready = tempfile.mkstemp(prefix="schedtui-job-", suffix=".started")
+    os.close(fd)
+    out = Path(ready).with_suffix(".log")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+           "-m", "schedtui", *args, "--headless"]
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, ENV: "1", READY_FILE: ready})
+    run_dir = None
+    try:
+        while run_dir is None and proc.poll() is None:
+            time.sleep(0.1)
+            run_dir = Path(ready).read_text(encoding="utf-8").strip() or None
+    except KeyboardInterrupt:
+        proc.terminate()
+        return 130
+    finally:
+        Path(ready).unlink(missing_ok=True)
+    if run_dir is None:
+        lines = out.read_text(encoding="utf-8", errors="replace").splitlines()
+        said = [ln for ln in lines if ln.startswith("schedtui: ")] or lines[-5:]
+        sys.stderr.write("\n".join(visible(ln) for ln in said) + "\n")
+        return proc.wait() or 1
+    d = visible(run_dir)
+    if attach:
+        from schedtui.commands.attach import main as attach_main
+
+        return attach_main([run_dir])
+    print(f"schedtui: a job of {nproc} processes runs in the background (launcher pid {proc.pid}, its output in {out})")
+    print(f"  schedtui attach {d}            the live screen of rank 0 (q detaches again)")
+    print(f"  schedtui ctl {d} status        or pause, resume, stop, set KNOB VALUE, ...")
+    return 0
+
+
 def started(run_dir: Path) -> None:
-    """In a `--detach` child (else nothing): output to RUN_DIR/output.log, then tell the parent where the run is."""
+    """In a `--detach` child (else nothing): output to RUN_DIR/output.log, then tell the parent where the run is.
+    In a data-parallel job (`--nproc-per-node`), rank 0 alone speaks, through the file READY_FILE names."""
+    ready = os.environ.pop(READY_FILE, None)
+    if os.environ.get("RANK", "0") != "0":
+        os.environ.pop(ENV, None)
+        return
     if os.environ.pop(ENV, None) is None:
+        return
+    if ready is not None:
+        redirect_output(Path(run_dir) / OUTPUT)
+        Path(ready).write_text(str(run_dir), encoding="utf-8")
         return
     parent = os.dup(1)
     redirect_output(Path(run_dir) / OUTPUT)
