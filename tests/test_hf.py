@@ -135,7 +135,7 @@ def test_edits_override_the_trainers_scheduler_a_pause_waits_and_a_stop_ends_it_
 
 
 def test_bad_input_is_a_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="screen must be one of 'headless'"):
+    with pytest.raises(UserError, match="screen must be one of 'auto', 'headless'"):
         schedtui.hf.Steer(screen="textual")
     with pytest.raises(UserError, match="schedules must be a dict"):
         schedtui.hf.Steer(schedules=["lr"])

@@ -232,7 +232,7 @@ class TwoOptimizers(Tiny):
 
 
 def test_bad_input_is_a_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="screen must be one of 'headless'"):
+    with pytest.raises(UserError, match="screen must be one of 'auto', 'headless'"):
         schedtui.lightning.Steer(screen="live")
     with pytest.raises(UserError, match="runs_dir must be a directory path"):
         schedtui.lightning.Steer(runs_dir=3)

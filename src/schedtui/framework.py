@@ -26,10 +26,13 @@ driven by the framework's hooks, so it holds no copy of the run core's logic:
   (the reason says which), else `completed`. No checkpoint is written (the
   framework keeps its own), as for any own loop.
 
-The screen: `screen="headless"` (the only one yet) prints an epoch line each on
-stderr like `with schedtui.monitor(...)` (tqdm progress bars, such as the
+The screen: `screen="auto"` (the default) opens the live screen on a terminal,
+in a child process attached to the run (`schedtui.monitor`'s: the training keeps
+its process and thread; what it prints goes to RUN_DIR/output.log);
+`screen="headless"` (and any run without a terminal) prints an epoch line each
+on stderr like `with schedtui.monitor(...)` (tqdm progress bars, such as the
 Trainer's, are cleared while it prints and drawn again after: tqdm's
-`external_write_mode`); the live screen will attach here. A
+`external_write_mode`). A
 non-finite loss warns rather than pauses unless `config` says otherwise (the
 framework has already applied that update, and no screen is there to resume a
 pause). torch is imported by what this imports; no textual.
@@ -46,7 +49,7 @@ from pathlib import Path
 from schedtui.errors import UserError
 from schedtui.knob import Knob
 
-SCREENS = ("headless",)  # where the live screen (attached from another process) will plug in
+SCREENS = ("auto", "headless")  # auto: the live screen on a terminal, attached from a child process
 
 
 def check_options(who: str, runs_dir, name, schedules, knobs, config, screen) -> dict:
@@ -63,8 +66,7 @@ def check_options(who: str, runs_dir, name, schedules, knobs, config, screen) ->
     if config is not None and not isinstance(config, dict):
         raise UserError(f"{who}: config must be a dict of preset settings, got {type(config).__name__}")
     if screen not in SCREENS:
-        raise UserError(f"{who}: screen must be one of {', '.join(map(repr, SCREENS))} for now, got {screen!r} "
-                        "(the live screen for framework runs comes with `schedtui attach`)")
+        raise UserError(f"{who}: screen must be one of {', '.join(map(repr, SCREENS))}, got {screen!r}")
     config = dict(config or {})
     engine = config.get("engine", {})
     if isinstance(engine, dict):  # no screen to resume a pause: a non-finite loss warns (unless config says)
@@ -125,7 +127,8 @@ class FrameworkRun:
         self._take_loss, self._no_loss = take_loss, no_loss
         self.mon = Monitor(model, optimizer, epochs=epochs, steps_per_epoch=steps_per_epoch,
                            schedules=options["schedules"], knobs=options["knobs"], config=options["config"],
-                           name=options["name"], runs_dir=options["runs_dir"], scheduler=scheduler, header=header)
+                           name=options["name"], runs_dir=options["runs_dir"], scheduler=scheduler, header=header,
+                           screen=options["screen"])
         self.screen = options["screen"]
         self.samples = 0
         self.stop_requested = False
@@ -133,9 +136,8 @@ class FrameworkRun:
         self._hook = None
 
     def open(self) -> None:
-        if self.screen == "headless":  # the live screen (attach) will start here
-            with bars_aside():
-                self.mon.__enter__()
+        with bars_aside():
+            self.mon.__enter__()
         if self.scheduler is not None:
             self.scheduler.observe(self.mon.core.scheduler_stepped)
         self._hook = self.optimizer.register_step_post_hook(self._updated)

@@ -46,7 +46,7 @@ WHO = "schedtui.lightning.Steer"
 
 class Steer(pl.Callback):
     def __init__(self, *, runs_dir: str | Path = "runs", name: str = "lightning", schedules: dict | None = None,
-                 knobs: list = (), config: dict | None = None, screen: str = "headless"):
+                 knobs: list = (), config: dict | None = None, screen: str = "auto"):
         """`schedules`: knob -> schedule table (as in a preset); `knobs`: more `schedtui.Knob`s; `config`: other
         preset settings (`[[edits]]`, `early_stopping`, `engine`...); the log goes under `runs_dir`."""
         self.options = check_options(WHO, runs_dir, name, schedules, knobs, config, screen)

@@ -61,7 +61,7 @@ class Monitor:
     def __init__(self, model, optimizer, *, epochs: int, steps_per_epoch: int, schedules: dict | None = None,
                  knobs: list = (), config: dict | None = None, name: str = "own-loop", runs_dir: str | Path = "runs",
                  bn_loader=None, seed: int | None = None, scheduler=None, scheduler_unit: str | None = None,
-                 scheduler_metric: str | None = None, header: dict | None = None):
+                 scheduler_metric: str | None = None, screen: str = "auto", header: dict | None = None):
         """`header`: more fields for the log's header (a framework's adapter names the framework that drove it)."""
         from schedtui.config.load import resolve
 
@@ -88,6 +88,10 @@ class Monitor:
         self._console = None
         self._hooks: list = []
         self._thread: threading.Thread | None = None
+        if screen not in ("auto", "headless"):
+            raise UserError(f"monitor: screen must be 'auto' (the live screen on a terminal) or 'headless', got {screen!r}")
+        self._screen = screen
+        self._control = self._screen_proc = self._capture = None
 
     # ---- the run --------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -210,19 +214,61 @@ class Monitor:
         self._print()
 
     def __enter__(self) -> "Monitor":
-        self._open()
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._close(exc)
+        self._end_screen()
+        return isinstance(exc, StopRun)
+
+    def start(self) -> "Monitor":
+        """Open the run (as `with` does): its log, its control socket (`schedtui attach`/`ctl` from any shell)
+        and, on a terminal (`screen="auto"`), the live screen in a child process attached to it, your loop
+        keeping this process and its main thread; its output then goes to RUN_DIR/output.log, shown there.
+        Without a terminal (or `screen="headless"`) an epoch line each."""
         from rich.console import Console
 
+        from schedtui.launch import serve
         from schedtui.safe_text import visible
 
+        self._open()
+        if self.core.dist is None or self.core.dist.main:
+            self._control = serve(self.core, self.run_dir)  # the core has what the server asks (send, log, step...)
+        terminal = sys.stdin.isatty() and sys.stdout.isatty()
+        if self._screen == "auto" and terminal and self._control is not None:
+            import subprocess
+
+            from schedtui.capture import OutputCapture
+
+            self._screen_proc = subprocess.Popen([sys.executable, "-m", "schedtui", "attach", str(self.run_dir)])
+            self._capture = OutputCapture(self.run_dir / "output.log", lambda: self.core.step)
+            return self
         self._console = Console(stderr=True)
         self._console.print(f"schedtui: {visible(self.cfg['name'])}, log {visible(self.run_dir / 'events.jsonl')}",
                             soft_wrap=True, markup=False)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self._close(exc)
-        return isinstance(exc, StopRun)
+    def finish(self, error: BaseException | None = None) -> str:
+        """End the run (as leaving the `with` block does); with the screen up, wait until it is closed."""
+        self._close(error)
+        self._end_screen()
+        return self.status
+
+    def _end_screen(self) -> None:
+        """The run has ended: the attached screen shows it until it is closed; then the terminal is the loop's."""
+        if self._screen_proc is not None:
+            try:
+                self._screen_proc.wait()
+            except KeyboardInterrupt:
+                self._screen_proc.terminate()
+            self._screen_proc = None
+        if self._capture is not None:
+            self._capture.close()
+            self._capture = None
+            from schedtui.safe_text import visible
+
+            print(f"schedtui: run {self.status}; log {visible(self.run_dir / 'events.jsonl')}; "
+                  f"its output in {visible(self.run_dir / 'output.log')}", file=sys.stderr)
 
     def _print(self) -> None:
         if self._console is None:
