@@ -123,9 +123,9 @@ def drain(engine, events, state: RunState, progress, console: Console) -> None:
             out.print(f"[yellow]warning:[/] {markup(ev['message'])}")
         elif t == "error":
             out.print(f"[red]error:[/] {markup(ev['message'])} (traceback in {markup(ev.get('traceback_file'))})")
-        elif t == "pause" and ev.get("disk"):  # a full disk: the run goes on by itself once it can write
+        elif t == "pause" and (ev.get("disk") or ev.get("by") == "disk"):  # a full disk: the run goes on by itself once it can write
             print(f"schedtui: paused at step {ev.get('step')}: {visible(ev.get('reason'))}", file=sys.stderr, flush=True)
-        elif t == "resume" and ev.get("reason"):
+        elif t == "resume" and (ev.get("reason") or ev.get("by") == "disk"):
             print(f"schedtui: resumed at step {ev.get('step')}: {visible(ev.get('reason'))}", file=sys.stderr, flush=True)
         elif t == "pause" and ev.get("reason") != "user":
             out.print(f"[yellow]paused ({markup(ev.get('reason'))}); no screen to resume from in headless mode: stopping[/]")

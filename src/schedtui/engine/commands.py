@@ -62,16 +62,30 @@ class Commands:
 
     def pause_for_disk(self, what: str) -> None:
         """A full disk (the log or a checkpoint cannot be written): pause, keep every event in memory, go on by
-        itself once writing works again (or on resume)."""
+        itself once writing works again (or on resume). In a data-parallel job (rank 0 writes) the pause and the
+        resume go to every rank through the channel, so all of them wait at the same step."""
+        if self.disk_paused is not None:
+            return
         self.disk_paused = what
-        if not self.core.paused:
-            self._pause(f"{what}; free space and the run goes on by itself", disk=True)
+        reason = f"{what}; free space and the run goes on by itself"
+        if self.core.dist is not None:
+            self.core.send("pause", reason=reason, by="disk")
+        elif not self.core.paused:
+            self._pause(reason, disk=True)
+
+    def resume_when_writable(self) -> None:
+        """While a full disk holds the run: go on once it takes writes again."""
+        if self.disk_paused and self.disk_writable():
+            if self.core.dist is not None:
+                self.core.send("resume", by="disk")
+            else:
+                self.resume_now(by_itself=True)
 
     def disk_writable(self) -> bool:
         log = self.core.log
         if log.failed is not None and log.retry() is not None:
             return False
-        if self.checkpoint_owed:
+        if self.checkpoint_owed and self.core.dist is None:  # (a data-parallel job's checkpoint is every rank's)
             self.core.checkpoint_due = True  # retried at the next boundary, once running
         return True
 

@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
+import time
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,9 +229,8 @@ class RunCore:
             wait = self.paused and block and not self.stopping
             commands = self.channel.take(self.step, wait, timeout=DISK_RETRY_S if cmds.disk_paused else None)
             if not commands:
-                if wait and cmds.disk_paused and cmds.disk_writable():
-                    cmds.resume_now(by_itself=True)
                 if wait:
+                    cmds.resume_when_writable()
                     continue
                 return self.stopping
             for c in commands:
@@ -310,6 +311,7 @@ class RunCore:
         if error is not None:
             status = "crashed"
             self._record_error(error)
+        self._wait_for_disk()  # a full disk: the end waits until what is held in memory can be written
         status = status or self.stopping or "completed"
         if status != "crashed" and self._checkpoint_at_end:
             try:
@@ -324,8 +326,22 @@ class RunCore:
             self.log.close()
         except RuntimeError:  # the interpreter is exiting and closed the log first
             pass
+        except UserError as e:  # the disk filled up again at the very end: say what is missing
+            print(f"schedtui: {e}", file=sys.stderr)
         self.channel.close(f"the run has ended ({status})")
         return status
+
+    def _wait_for_disk(self) -> None:
+        """Before the run ends: while the log cannot be written, wait (trying again) rather than lose its tail."""
+        said = False
+        while self.log.failed is not None and self.log.retry() is not None:
+            if not said:
+                said = True
+                self.emit("pause", reason=f"cannot write the log ({self.log.failed}) at the end of the run; free space "
+                                          "and it ends by itself", disk=True)
+            time.sleep(DISK_RETRY_S)
+        if said:
+            self.emit("resume", reason="the disk takes writes again")
 
     def nonfinite(self, step: int, value: float, skipped: bool = False) -> None:
         """A non-finite loss at `step` (`skipped`: the driver kept it from reaching the weights): warn, then
