@@ -4,7 +4,9 @@ Every keystroke is parsed (pure, `schedule.text`) and, when it reads, sent to th
 run as a `preview` query: the dialog shows the curve before and after and the value
 the next update will use. Only a previewed edit can be applied; any problem
 (text, NaN, out of range, unknown kind or argument) is shown in the dialog and
-nothing changes. Dismisses with the applied edit event, or None. No torch.
+nothing changes. Dismisses with the applied edit event, or None. The knob's name,
+its schedule and every error are shown as plain text with control characters made
+visible. No torch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from schedtui.errors import UserError
+from schedtui.safe_text import visible
 from schedtui.schedule.text import parse_edit
 from schedtui.ui.spark import sparkline
 from schedtui.ui.view import fmt
@@ -44,8 +47,8 @@ class EditDialog(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="edit-box"):
-            yield Label(Text.assemble(("Edit ", ""), (self.knob, "bold"), f"   now {fmt(self.current)}   ",
-                                      (self.info.get("schedule", ""), "grey62")), id="edit-title")
+            yield Label(Text.assemble(("Edit ", ""), (visible(self.knob), "bold"), f"   now {fmt(self.current)}   ",
+                                      (visible(self.info.get("schedule", "")), "grey62")), id="edit-title")
             with RadioSet(id="edit-op"):
                 for op in OPS:
                     yield RadioButton(op, value=op == "set", id=f"op-{op}")
@@ -88,7 +91,7 @@ class EditDialog(ModalScreen):
 
     def _show_error(self, message: str) -> None:
         self.args = None
-        self.query_one("#edit-error", Static).update(Text(message, style="bold red"))
+        self.query_one("#edit-error", Static).update(Text(visible(message), style="bold red"))
         self.query_one("#edit-apply", Button).disabled = True
 
     def _refresh_preview(self, text: str) -> None:
