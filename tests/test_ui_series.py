@@ -2,8 +2,12 @@
 
 import math
 
-from schedtui.ui.plot import BLOCKS, MARK_GLYPH, Trace, axis, draw, smooth, tick_labels
+from schedtui.ui.plot import BLOCKS, MARK_GLYPH, Canvas, Trace, axis, columns, draw, mark_columns, nice_end, smooth, tick_labels
 from schedtui.ui.series import Curve, StepSeries
+
+
+def trace(steps, values, x0, x1, n, style="blue") -> Trace:
+    return Trace(columns(steps, values, x0, x1, n), style)
 
 
 def test_series_is_bounded_keeps_the_shape_and_the_recent_steps_in_full():
@@ -47,32 +51,34 @@ def test_tick_labels_carry_the_digits_that_tell_the_ends_apart():
 def test_a_tiny_change_is_not_drawn_as_a_cliff():
     steps = list(range(1, 201))
     lr = [0.1 - 0.0004 * s / 200 for s in steps]  # a cosine lr's first 0.4%
-    ax = axis([Trace(steps, lr, "blue")])
+    t = trace(steps, lr, 0, 200, 80)
+    ax = axis([t])
     assert ax.hi - ax.lo >= 0.01 * 0.1 * 0.99  # the axis spans at least 1% of the values
-    plot = draw([Trace(steps, lr, "blue")], ax, 0, 200, 40, 4)
+    plot = draw([t], ax, 40, 4)
     used = [r for r, row in enumerate(plot.rows) if row.strip()]
     assert len(used) <= 2 and plot.ticks[0] != plot.ticks[3]  # a gentle slope, ends labelled apart
 
 
 def test_log_scale_keeps_a_spike_from_flattening_the_rest():
     steps = list(range(1, 101))
-    loss = [0.5 - 0.004 * s for s in steps]
-    loss[50] = 3e29
-    linear = draw([Trace(steps, loss, "red")], axis([Trace(steps, loss, "red")]), 0, 100, 50, 4)
-    log = draw([Trace(steps, loss, "red")], axis([Trace(steps, loss, "red")], log=True), 0, 100, 50, 4)
+    loss = [0.95 ** s for s in steps]  # from 1 to 0.006
+    loss[50] = 1e4
+    t = trace(steps, loss, 0, 100, 50, "red")
+    linear = draw([t], axis([t]), 50, 4, mode="blocks")
+    log = draw([t], axis([t], log=True), 50, 4, mode="blocks")
     assert log.log and not linear.log
-    bottom_linear = linear.rows[-1].replace(" ", "")
-    assert len(set(log.rows[-1].replace(" ", ""))) > 1 or log.rows[-2].strip()  # the slope shows on a log scale
-    assert len(bottom_linear) >= 45  # linear: everything but the spike squashed on the bottom row
+    assert len(linear.rows[-1].replace(" ", "")) >= 45 and not linear.rows[-2].replace(" ", "").strip("█")  # flattened
+    assert set(log.rows[2]) - {" ", "█"} and not set(linear.rows[2]) - {" ", "█"}  # on a log scale the slope shows
 
 
 def test_braille_and_blocks_fit_the_width_and_marks_share_a_column():
     steps = list(range(0, 501))
     a = [math.sin(s / 40) for s in steps]
     b = [s / 500 for s in steps]
-    marks = [(250, "bold yellow")]
-    pa = draw([Trace(steps, a, "red")], axis([Trace(steps, a, "red")]), 0, 500, 40, 4, marks, "braille")
-    pb = draw([Trace(steps[::25], b[::25], "green")], axis([Trace(steps, b, "green")]), 0, 500, 40, 2, marks, "blocks")
+    marked = mark_columns([(250, "bold yellow")], 0, 500, 40)
+    ta, tb = trace(steps, a, 0, 500, 80, "red"), trace(steps[::25], b[::25], 0, 500, 40, "green")
+    pa = draw([ta], axis([ta]), 40, 4, marked, "braille")
+    pb = draw([tb], axis([tb]), 40, 2, marked, "blocks")
     assert all(len(r) == 40 for r in pa.rows + pb.rows)
     assert set("".join(pa.rows)) - {" ", MARK_GLYPH} <= {chr(c) for c in range(0x2800, 0x2900)}
     assert set("".join(pb.rows)) - {" ", MARK_GLYPH} <= set(BLOCKS)
@@ -80,3 +86,33 @@ def test_braille_and_blocks_fit_the_width_and_marks_share_a_column():
     cols_b = {s for row in pb.spans for s, e, st in row if st == "bold yellow"}
     assert cols_a == cols_b == {20}  # step 250 of 0..500 on 40 columns, in both charts
     assert pb.rows[-1].strip()[0] == BLOCKS[0] and pb.rows[0].rstrip()[-1] == BLOCKS[-1]  # a sparse series, joined up
+
+
+def test_columns_of_a_growing_series_come_out_the_same_incrementally():
+    s = StepSeries(capacity=64, recent=300)
+    x1 = nice_end(5000)
+    for step in range(1, 5001):
+        s.add(step, math.sin(step / 100))
+        if step % 397 == 0 or step == 5000:
+            inc = s.columns(0, x1, 50)  # folded in frame by frame
+    whole = columns(*s.curve(0, x1), 0, x1, 50)
+    assert x1 == 6000 and inc == whole and inc[-1] is None  # the axis runs on a little past the last step
+    s.add(4990, 9.0)  # resumed from an earlier step: the columns start over
+    assert s.columns(0, x1, 50) == columns(*s.curve(0, x1), 0, x1, 50)
+    narrow = s.columns(4800, 5000, 40)  # a window the recent values cover: every step
+    assert narrow == columns(*s.curve(4800, 5000), 4800, 5000, 40) and narrow[38] == 9.0 and narrow[39] is None
+
+
+def test_a_canvas_drawn_again_where_it_changed_draws_what_a_fresh_one_draws():
+    steps = list(range(1, 3001))
+    values = [math.sin(s / 150) + (5.0 if s % 700 == 0 else 0.0) for s in steps]
+    marked = mark_columns([(1200, "bold yellow")], 0, 3000, 30)
+    for mode in ("braille", "blocks"):
+        canvas = Canvas()
+        ncols = 60 if mode == "braille" else 30
+        for upto in (10, 11, 400, 401, 1799, 2500, 3000, 3000):  # a run growing frame by frame
+            ts = [trace(steps[:upto], values[:upto], 0, 3000, ncols, "red"),
+                  trace(steps[:upto:100], values[:upto:100], 0, 3000, ncols, "green")]
+            ax = axis([trace(steps, values, 0, 3000, ncols)])  # an axis held still
+            again, fresh = canvas.draw(ts, ax, 30, 4, marked, mode), draw(ts, ax, 30, 4, marked, mode)
+            assert (again.rows, again.spans) == (fresh.rows, fresh.spans), (mode, upto)

@@ -80,13 +80,14 @@ class TrainApp(RunApp):
         if events and getattr(self.source, "history", None) is not None and self._seen_seq < 0:
             self._read_history(events)
             return
+        if self._seen_seq >= 0:  # what the history gave the view already
+            events = [ev for ev in events if not (isinstance(ev.get("seq"), int) and ev["seq"] <= self._seen_seq)]
+        self.view.apply_all(events)
         urgent = False
         for ev in events:
-            if isinstance(ev.get("seq"), int) and ev["seq"] <= self._seen_seq and ev.get("type") != "header":
-                continue
-            self.view.apply(ev)
-            self._notice_for(ev)
-            urgent = urgent or ev.get("type") in URGENT
+            if ev.get("type") != "step":
+                self._notice_for(ev)
+                urgent = urgent or ev.get("type") in URGENT
         if urgent:
             self._describe_urgent = True
         if self.view.header is not None and self.status_bar.resources is None and self.source.engine is not None:

@@ -22,7 +22,7 @@ import os
 from rich.text import Span, Text
 
 from schedtui.ui.lines import LineWidget
-from schedtui.ui.plot import Trace, axis, draw, smooth
+from schedtui.ui.plot import Axis, Canvas, Trace, axis, mark_columns, nice_end, smooth
 from schedtui.ui.text import fmt
 
 MAX_ROWS = 6
@@ -52,6 +52,9 @@ class Charts(LineWidget):
         self.log_scale = False
         self.smoothing = 0.6
         self._drawn: dict = {}  # chart key -> (what it was drawn from, its lines)
+        self._tick_w, self._label_w = 8, 11
+        self._axes: dict = {}  # chart key -> the y-axis it was drawn on (held still while it fits)
+        self._canvases: dict = {}  # chart key -> its cells, drawn again from where they changed
 
     # ---- options --------------------------------------------------------------------------------
     def windows(self) -> list:
@@ -59,7 +62,10 @@ class Charts(LineWidget):
         return [w for w in WINDOWS if w is None or w < max(self.view.x_end, 1)]
 
     def x_range(self) -> tuple[int, int]:
-        x1 = max(self.view.x_end, 1)
+        """The steps the charts span: to a round number past the last step while the run grows (the axis
+        then holds still for a while: `plot.nice_end`), to the cursor in replay; the window's last N of it."""
+        end = max(self.view.x_end, 1)
+        x1 = nice_end(end) if getattr(self.view, "grows", False) else end
         return (0 if self.window is None else max(0, x1 - self.window)), x1
 
     def chart_keys(self) -> list[str]:
@@ -68,6 +74,11 @@ class Charts(LineWidget):
     # ---- drawing --------------------------------------------------------------------------------
     def render(self) -> Text:
         return Text("\n").join(self.text_lines())
+
+    def refresh(self, *regions, **kw):
+        if not regions:  # a whole redraw (resize, options): the label and tick columns may narrow again, the axes move
+            self._tick_w, self._label_w, self._axes = 8, 11, {}
+        return super().refresh(*regions, **kw)
 
     def text_lines(self) -> list[Text]:
         width, height = self.size.width, self.size.height
@@ -83,75 +94,115 @@ class Charts(LineWidget):
         extra = max(0, avail - rows * len(shown)) if rows < MAX_ROWS and len(shown) == n else 0
         heights = [rows + (1 if i < extra else 0) for i in range(len(shown))]  # the rows left over: to the first charts
         x0, x1 = self.x_range()
-        marks = self.view.marks
-        mark_key = (len(marks), marks[-1] if marks else None)
-        label_w = min(22, max(10, *(len(c.title) for c in charts), *(len(v) for c in shown for v in self._values(c)))) + 1
         mode = self.mode if self.mode != "auto" else ("braille" if rows >= 3 else "blocks")
-        built = []
-        for chart, h in zip(shown, heights):
-            traces = self._traces(chart, x0, x1, faint=mode == "braille")
-            built.append((chart, h, traces, axis(traces, self.log_scale)))
-        tick_w = 2 + max([6] + [len(t) for c, h, _, ax in built for t in ax.ticks(h, c.percent).values()]
-                         + ([len(v) for c in shown for v in self._values(c)[:1]] if rows == 1 else []))
-        plot_w = max(4, width - label_w - tick_w)
+        # the label column fits the names and values; it only grows (a value's length changes every frame)
+        label_w = self._label_w = max(self._label_w, min(22, max(10, *(len(c.title) for c in charts),
+                                                              *(len(v) for c in shown for v in self._values(c)))) + 1)
+        for _ in range(2):  # the tick column's width comes from the labels, which come from what fits: at most twice
+            plot_w = max(4, width - label_w - self._tick_w)
+            ncols = plot_w * 2 if mode == "braille" else plot_w
+            built = [(chart, h, *self._traces(chart, x0, x1, ncols, mode == "braille")) for chart, h in zip(shown, heights)]
+            need = 2 + max([6] + [len(t) for c, h, _, ax in built for t in ax.ticks(h, c.percent).values()]
+                           + ([len(self._values(c)[0]) for c in shown] if rows == 1 else []))
+            if need <= self._tick_w:
+                break
+            self._tick_w = need
+        marked = mark_columns(self.view.marks, x0, x1, plot_w)
         lines: list[Text] = []
         drawn = {}
         for chart, h, traces, ax in built:
-            key = (tuple(s.version for _, _, s in chart.series), chart.title, x0, x1, plot_w, h, label_w, tick_w,
-                   mode, self.log_scale, self.smoothing, mark_key, tuple(t.style for t in traces))
+            key = (tuple(tuple(t.cols) for t in traces), tuple(t.style for t in traces), ax, chart.title, plot_w, h,
+                   label_w, self._tick_w, mode, tuple(self._values(chart)), tuple(marked.items()))
             old = self._drawn.get(chart.key)
             if old is not None and old[0] == key:
                 got = old[1]
             else:
-                plot = draw(traces, ax, x0, x1, plot_w, h, marks, mode, chart.percent)
+                canvas = self._canvases.setdefault(chart.key, Canvas())
+                plot = canvas.draw(traces, ax, plot_w, h, marked, mode, chart.percent)
                 got = self._chart_lines(chart, plot, label_w, plot_w, h)
             drawn[chart.key] = (key, got)
             lines.extend(got)
         self._drawn = drawn
+        self._canvases = {k: v for k, v in self._canvases.items() if k in drawn}
         if len(shown) < n:
             lines.append(Text(f"{n - len(shown)} more chart{'s' if n - len(shown) > 1 else ''} below: "
                               f"z shows one at a time, in the whole panel", style="grey62"))
         lines.append(self._x_axis(x0, x1, label_w, plot_w))
         return lines
 
-    def _traces(self, chart, x0: int, x1: int, faint: bool) -> list[Trace]:
-        """What to draw: each series between x0 and x1; the loss smoothed, over its raw values drawn faint
-        (`faint`: bars cannot show one behind the other)."""
+    def _traces(self, chart, x0: int, x1: int, ncols: int, faint: bool) -> tuple[list[Trace], object]:
+        """What to draw (each series' columns; the loss smoothed, over its raw values drawn faint: `faint`,
+        as bars cannot show one behind the other) and the y-axis for it."""
         out = []
-        for label, style, series in chart.series:
-            steps, values = series.curve(x0, x1)
-            if chart.kind == "loss" and self.smoothing > 0 and values:
+        for _, style, series in chart.series:
+            cols = series.columns(x0, x1, ncols)
+            if chart.kind == "loss" and self.smoothing > 0:
                 if faint:
-                    out.append(Trace(steps, values, FAINT))
-                out.append(Trace(steps, smooth(values, self.smoothing), style))
+                    out.append(Trace(cols, FAINT))
+                out.append(Trace(smooth(cols, self.smoothing), style))
             else:
-                out.append(Trace(steps, values, style))
-        return out
+                out.append(Trace(cols, style))
+        return out, self._steady(chart.key, axis(out, self.log_scale))
+
+    def _steady(self, key: str, ax: Axis) -> Axis:
+        """The chart's y-axis held still while what it draws stays inside it and fills at least half of it
+        (a chart whose axis moves is drawn again whole, every row, every frame); when it must move, it gets
+        10% of room on either side. A flat or log axis is taken as it comes."""
+        old = self._axes.get(key)
+        if ax.empty or ax.flat or ax.log:
+            self._axes.pop(key, None)
+            return ax
+        if old is not None and old.lo <= ax.lo and ax.hi <= old.hi and (ax.hi - ax.lo) >= 0.5 * (old.hi - old.lo):
+            return old
+        pad = 0.1 * (ax.hi - ax.lo)
+        new = self._axes[key] = Axis(ax.lo - pad, ax.hi + pad, False, False, False)
+        return new
 
     def _values(self, chart) -> list[str]:
         """The label column's value lines: each series' latest value (with its model when overlaid)."""
         spec = ".2%" if chart.percent else ".4g"
+        if not chart.series:
+            return ["-"]
         if len(chart.series) == 1:
             return [fmt(chart.series[0][2].last, spec)]
         return [f"{label} {fmt(s.last, spec)}" for label, _, s in chart.series]
 
-    def _chart_lines(self, chart, plot, label_w: int, plot_w: int, rows: int) -> list[Text]:
+    def _left(self, chart, rows: int, width: int, log: bool) -> list[tuple[str, list]]:
+        """The label column, a (text, spans) per row: the title, then the latest values: one a row (with its
+        model when overlaid), or, when they do not fit so, side by side in the series' colours."""
         values = self._values(chart)
-        styles = [st for _, st, _ in chart.series] if len(chart.series) > 1 else [""]
-        left = [(chart.title, "bold")] + [("", "")] * (rows - 1)
-        if rows > 1:
-            per_row = [[v] for v in values[:rows - 2]] + [values[rows - 2:]] if len(values) > rows - 1 else [[v] for v in values]
-            for i, vs in enumerate(per_row):
-                left[1 + i] = (" ".join(vs), styles[i % len(styles)] if len(vs) == 1 else "")
-            if plot.log and len(per_row) < rows - 1:
-                left[rows - 1] = ("log scale", "italic grey62")
+        out = [(chart.title, [Span(0, len(chart.title), "bold")])] + [("", [])] * (rows - 1)
+        if rows == 1:
+            return out
+        if len(values) <= rows - 1:
+            styles = [st for _, st, _ in chart.series] if len(chart.series) > 1 else [""]
+            for i, v in enumerate(values):
+                out[1 + i] = (v, [Span(0, len(v), styles[i])] if styles[i] else [])
+        else:  # side by side, fewer digits, in rows of what fits
+            spec = ".1%" if chart.percent else ".3g"
+            parts = [(fmt(s.last, spec), st) for _, st, s in chart.series]
+            row, text, spans = 1, "", []
+            for part, st in parts:
+                if text and len(text) + 1 + len(part) > width - 1 and row < rows - 1:
+                    out[row], row, text, spans = (text, spans), row + 1, "", []
+                start = len(text) + (1 if text else 0)
+                text = (text + " " if text else "") + part
+                spans = spans + [Span(start, len(text), st)]
+            out[row] = (text, spans)
+        if log and not out[rows - 1][0]:
+            out[rows - 1] = ("log scale", [Span(0, 9, "italic grey62")])
+        return out
+
+    def _chart_lines(self, chart, plot, label_w: int, plot_w: int, rows: int) -> list[Text]:
+        left = self._left(chart, rows, label_w, plot.log)
+        first = self._values(chart)[0]
         out = []
         for r in range(rows):
-            words, style = left[r]
+            words, spans = left[r]
             words = words[:label_w - 1].ljust(label_w)
-            tick = values[0] if rows == 1 else plot.ticks.get(r, "")
+            tick = first if rows == 1 else plot.ticks.get(r, "")
             text = words + plot.rows[r] + " " + tick
-            spans = [Span(0, len(words.rstrip()), style)] if style and words.strip() else []
+            spans = [sp for sp in spans if sp.start < label_w - 1]
             spans += [Span(label_w + a, label_w + b, st) for a, b, st in plot.spans[r]]
             if tick:
                 spans.append(Span(label_w + plot_w + 1, len(text), "grey62"))

@@ -82,7 +82,7 @@ class EventList(LineWidget):
     # ---- scrolling -------------------------------------------------------------------------------------
     def action_scroll_by(self, n: int) -> None:
         rows = self._rows(max(self.size.width, 1))
-        body = max(1, self.size.height - 1)
+        body = max(1, self.size.height - 2)
         self.scrolled = max(0, min(self.scrolled + n, max(0, len(rows) - body)))
         self.refresh()
 
@@ -105,17 +105,18 @@ class EventList(LineWidget):
         name = self.filter_name()
         head = f"{name}: " if name != "all" else ""
         latest = self.view.eval_line() or "no validation yet"
-        first = (head + latest)[:width]
-        lines = [Text(first, spans=[Span(0, len(head), "bold reverse")] if head else [], style="bold", no_wrap=True)]
+        first = wrap(head + latest, width, 2)[:2]  # the latest validation, whole: one row or two
+        lines = [Text(row, spans=[Span(0, min(len(head), len(row)), "bold reverse")] if head and i == 0 else [], style="bold",
+                      no_wrap=True) for i, row in enumerate(first)]
         rows = self._rows(width)
-        body = height - 1
+        body = height - len(first)
         self.scrolled = min(self.scrolled, max(0, len(rows) - body))
         end = len(rows) - self.scrolled
         if self.scrolled:
             body -= 1
         shown = rows[max(0, end - body):end]
         lines += [Text(text, style=style, no_wrap=True) for style, text in shown]
-        lines += [Text("")] * (height - 1 - len(shown) - (1 if self.scrolled else 0))
+        lines += [Text("")] * (height - len(first) - len(shown) - (1 if self.scrolled else 0))
         if self.scrolled:
             lines.append(Text(f"↓ {self.scrolled} newer (end)"[:width], style="reverse", no_wrap=True))
         return lines

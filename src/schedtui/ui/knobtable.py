@@ -43,9 +43,16 @@ class KnobTable(LineWidget):
         self.selected: str | None = None  # a knob's name
         self._top = 0
         self._widths = [len(h) for h in HEAD[:4]]
+        self._rows: list | None = None  # this frame's rows (`update`), shared with the detail line
 
     def rows(self):
-        return self.view.knob_rows()
+        if self._rows is None:
+            self._rows = self.view.knob_rows()
+        return self._rows
+
+    def update_lines(self) -> None:
+        self._rows = None  # a new frame: the view's rows again
+        super().update_lines()
 
     def selected_knob(self) -> str | None:
         rows = self.rows()
@@ -130,7 +137,7 @@ class DetailLine(LineWidget):
 
     def _text(self) -> str:
         knob = self.table.selected_knob()
-        for r in self.view.knob_rows():
+        for r in self.table.rows():
             if r.knob == knob:
                 return r.detail
         return ""

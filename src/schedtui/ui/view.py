@@ -78,6 +78,8 @@ def knob_names(header: dict | None) -> dict:
 
 
 class RunView:
+    grows = True  # a live run: the charts' x-axis runs on past the last step (see `plot.nice_end`)
+
     def __init__(self, capacity: int = 1024):
         self.capacity = capacity
         self.state: RunState | None = None
@@ -91,6 +93,7 @@ class RunView:
         self.knob_info: dict = {}  # knob -> {"schedule", "override", "next", ...} from the engine's describe
         self.stale_info = True  # an edit or epoch happened: ask the engine to describe the knobs again
         self.last_edit: dict | None = None
+        self._const: dict = {}  # knob -> (the first step, its value) while it has not moved
         self.x_end = 0  # the last step: the charts' x-axis ends here
 
     # ---- folding events ------------------------------------------------------------------------
@@ -128,6 +131,46 @@ class RunView:
             self.marks.append(mark)
         self._entry(ev, step)
 
+    def apply_all(self, events: list[dict]) -> None:
+        """`apply` each event; a run of steps in one go (the state takes only the last: it keeps no history)."""
+        steps: list[dict] = []
+        for ev in events:
+            if ev.get("type") == "step" and self.state is not None and isinstance(ev.get("step"), int):
+                steps.append(ev)
+                continue
+            if steps:
+                self._steps(steps)
+                steps = []
+            self.apply(ev)
+        if steps:
+            self._steps(steps)
+
+    def _steps(self, evs: list[dict]) -> None:
+        """A run of step events: the loss and each moving knob's values taken in one go per series."""
+        self.state.apply(evs[-1])
+        knobs = [ev.get("knobs") for ev in evs]
+        if not all(isinstance(k, dict) for k in knobs) or any(k.keys() != knobs[0].keys() for k in knobs):
+            for ev in evs:  # knobs missing or changing from step to step: one at a time
+                self._step(ev["step"], ev)
+            return
+        steps = [ev["step"] for ev in evs]
+        self.x_end = steps[-1]
+        self.series["loss"].extend(steps, [ev.get("loss") for ev in evs])
+        for k in knobs[0]:
+            values = [kv[k] for kv in knobs]
+            if k not in self.scheduled:
+                held = self._const.get(k)
+                if held is None:
+                    self._const[k] = held = (steps[0], values[0])
+                    self._knob(k).last = values[0] if isinstance(values[0], (int, float)) else None
+                if values.count(held[1]) == len(values):
+                    self.series[k].last = values[-1]
+                    continue
+                for st, v in zip(steps, values):  # it starts moving in this run
+                    self._step_knob(k, st, v)
+                continue
+            self.series[k].extend(steps, values)
+
     def _header(self, ev: dict) -> None:
         self.header = ev
         self.state = RunState.from_header(ev)
@@ -143,14 +186,28 @@ class RunView:
         knobs = ev.get("knobs")
         if not isinstance(knobs, dict):
             return
-        series = self.series
         for k, v in knobs.items():
-            s = series.get(k)
-            if s is None:
-                s = self._knob(k)
-            if s.last is not None and v != s.last and k not in self.scheduled:
-                self.scheduled.add(k)
+            self._step_knob(k, step, v)
+
+    def _step_knob(self, k, step: int, v) -> None:
+        if k in self.scheduled:
+            (self.series.get(k) or self._knob(k)).add(step, v)
+            return
+        # a knob that has not moved: no chart, no points (half the knobs of a run, every step); its value
+        # and the first step it had it are enough to draw its past if it starts moving
+        held = self._const.get(k)
+        if held is None:
+            self._const[k] = (step, v)
+            self._knob(k).last = v if isinstance(v, (int, float)) else None
+        elif v != held[1]:
+            self.scheduled.add(k)
+            s = self.series.get(k) or self._knob(k)
+            s.add(held[0], held[1])
+            if step - 1 > held[0]:
+                s.add(step - 1, held[1])
             s.add(step, v)
+        else:
+            self.series[k].last = v
 
     def add_bucket(self, step: int, width: int, loss, knobs: dict) -> None:
         """Steps step..step+width-1 of a recorded history, as one point: the mean loss, the knobs' values."""
@@ -161,6 +218,7 @@ class RunView:
             if s.last is not None and v != s.last:
                 self.scheduled.add(k)
             s.add(step, v, weight=width)
+        self._const.clear()  # the history has every knob's points
 
     def _knob(self, k) -> StepSeries:
         if k not in self.series:
