@@ -72,8 +72,8 @@ def screen_lines(app) -> list[str]:
 
 
 def region_lines(app, widget) -> list[str]:
-    """The part of the screen a widget covers, as drawn."""
-    r = widget.region
+    """The part of the screen a widget's content covers (its border left out), as drawn."""
+    r = widget.content_region
     return [line[r.x:r.x + r.width] for line in screen_lines(app)[r.y:r.y + r.height]]
 
 

@@ -90,8 +90,10 @@ class TrainApp(RunApp):
                 urgent = urgent or ev.get("type") in URGENT
         if urgent:
             self._describe_urgent = True
-        if self.view.header is not None and self.status_bar.resources is None and self.source.engine is not None:
-            self.status_bar.resources = Resources(self.view.header.get("device"), os.getpid())
+        if self.view.header is not None and self.status_bar.resources is None:
+            pid = getattr(self.source, "pid", None) or (os.getpid() if self.source.engine is not None else None)
+            if pid is not None:  # the run's own process: this one, or the one a source names
+                self.status_bar.resources = Resources(self.view.header.get("device"), pid)
         self.redraw()
         if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
                 and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):

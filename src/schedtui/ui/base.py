@@ -117,6 +117,7 @@ class RunApp(App):
             knob = self.table.selected_knob()
             charts.zoomed = f"knob:{knob}" if f"knob:{knob}" in keys else (keys[0] if keys else None)
             self.screen.add_class("zoomed")
+            self.notify("one chart: [ and ] the others, z all of them")
         else:
             charts.zoomed = None
             self.screen.remove_class("zoomed")

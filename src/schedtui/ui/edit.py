@@ -24,8 +24,18 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from schedtui.errors import UserError
 from schedtui.safe_text import visible
 from schedtui.schedule.text import parse_edit
+from schedtui.ui.plot import tick_labels
 from schedtui.ui.spark import sparkline
 from schedtui.ui.view import fmt
+
+
+def _range(values: list) -> str:
+    """min..max with the digits that tell them apart (0.0996..0.1, not 0.1..0.1)."""
+    lo, hi = min(values), max(values)
+    if lo == hi:
+        return fmt(lo)
+    a, b = tick_labels([lo, hi], hi - lo)
+    return f"{a}..{b}"
 
 OPS = ("set", "scale", "schedule")
 HINTS = {
@@ -123,10 +133,10 @@ class EditDialog(ModalScreen):
         lines = Text()
         lines.append("before ", style="grey62")
         lines.append_text(sparkline(result["before"], marks, width, style="grey62"))
-        lines.append(f" {fmt(min(result['before']))}..{fmt(max(result['before']))}\n", style="grey62")
+        lines.append(f" {_range(result['before'])}\n", style="grey62")
         lines.append("after  ", style="bold")
         lines.append_text(sparkline(result["after"], [False] * len(result["after"]), width, style="cyan"))
-        lines.append(f" {fmt(min(result['after']))}..{fmt(max(result['after']))}\n")
+        lines.append(f" {_range(result['after'])}\n")
         lines.append(f"next step: {fmt(result['old'])} -> {fmt(result['new'])}  (from step {result['from_step']} to the end)")
         self.query_one("#edit-preview", Static).update(lines)
         self.query_one("#edit-error", Static).update("")

@@ -70,7 +70,7 @@ class EventList(LineWidget):
         return [(style, text) for _, cat, style, text in self.view.entries if wanted is None or cat in wanted]
 
     def _rows(self, width: int) -> list[tuple[str, str]]:
-        key = (self.view.entries_added, id(self.view.entries), len(self.view.entries), self.filter, width)
+        key = (self.view.entries_added, id(self.view.entries), self.filter, width)
         if self._wrapped is None or self._wrapped[0] != key:
             rows = [(style, part) for style, text in self._listed() for part in wrap(text, width)]
             old = self._wrapped

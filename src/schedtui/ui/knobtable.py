@@ -28,7 +28,7 @@ CAPS = (28, 12, 14, 18)  # the widest the fixed columns get
 
 class KnobTable(LineWidget):
     can_focus = True
-    DEFAULT_CSS = "KnobTable { height: auto; } KnobTable:focus > .-selected { text-style: reverse; }"
+    DEFAULT_CSS = "KnobTable { height: auto; }"
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),

@@ -20,7 +20,7 @@ from schedtui.ui.text import category, eval_line_of, event_line, fmt
 from schedtui.ui.view import KNOB_STYLE, METRIC_STYLE, MODEL_STYLE, MODELS, Chart, knob_names, knob_row, mark_of
 
 NOTABLE = ("edit", "pause", "resume", "swa", "checkpoint", "warning", "early_stop", "error", "end")
-MAX_LINES = 5000
+MAX_LINES = 1000
 
 
 def notable(ev: dict) -> bool:
@@ -58,6 +58,8 @@ class ReviewView:
         self.at_cursor: list[dict] = []  # the notable events at the cursor's step
         self._charts: list[Chart] = []
         self._rows: list = []
+        self._all_entries: list = []
+        self._indexed = 0
 
     @property
     def last_step(self) -> int:
@@ -97,14 +99,20 @@ class ReviewView:
         self._chart_data(events, buckets, bucket, here)
         self._table(events, here)
         self.marks = [m for m in map(mark_of, events) if m is not None and m[0] <= step]
-        self.entries = []
-        for ev in events[-MAX_LINES * 2:]:
-            cat, line = category(ev), event_line(ev)
-            if cat is not None and line is not None:
-                self.entries.append((ev["step"], cat, line[0], line[1]))
-        self.entries = self.entries[-MAX_LINES:]
+        self.entries = [e for e in self._listed() if e[0] <= step][-MAX_LINES:]
         self.entries_added += 1
         self.at_cursor = [ev for ev in events if ev.get("step") == step and notable(ev)]
+
+    def _listed(self) -> list:
+        """Every event of the log that has a line in the event list, as (step, category, style, text); kept
+        from call to call and extended as the log grows (routine events, most of a long log, have none)."""
+        events = self.timeline.events
+        for ev in events[self._indexed:]:
+            cat, line = category(ev), event_line(ev)
+            if cat is not None and line is not None:
+                self._all_entries.append((ev["step"], cat, line[0], line[1]))
+        self._indexed = len(events)
+        return self._all_entries
 
     def _chart_data(self, events, buckets, bucket: int, here: dict | None) -> None:
         centre = (bucket - 1) / 2

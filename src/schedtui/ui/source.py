@@ -16,6 +16,9 @@ A run source has:
   `events.timeline.Timeline` (bounded memory, whatever the run's length), then
   applies the polled events it has not read: the file may have grown past
   `history_seq` meanwhile, so it skips polled events whose seq the file gave it.
+- `pid` (optional): the process that runs the training, when it is not this one
+  (an attached screen), for the resource line; without it the screen shows this
+  process's use when the source runs the engine here (`engine` is not None).
 
 - `LiveSource` starts the run on a background thread (building it imports torch,
   which takes seconds), so the first screen is up before torch is loaded.
