@@ -27,13 +27,13 @@ from schedtui.ui.notice import NoticeLine
 from schedtui.ui.status import StatusBar
 
 CHART_KEYS = [
-    ("z", "one chart in the whole panel, and back ([ / ] the previous / next chart)"),
-    ("x", "chart window: the whole run, or the last 200, 2,000, 20,000 ... steps"),
-    ("l", "log scale for the charts' y-axis (charts with values <= 0 stay linear)"),
-    ("s", "smoothing of the training loss (0, 0.6, 0.9, 0.99; the raw loss faint behind)"),
-    ("m", "charts as braille lines or block bars (auto: lines from 3 rows a chart)"),
-    ("f", "filter the event list: all, edits, pauses, SWA, checkpoints, problems"),
-    ("tab", "move between the knob table and the event list (up/down select / scroll)"),
+    ("z", "one chart in the whole panel ([ / ] the others); again: all"),
+    ("x", "chart window: the whole run, or the last 200, 2,000... steps"),
+    ("l", "log scale (charts with values <= 0 stay linear)"),
+    ("s", "training loss smoothing: 0, 0.6, 0.9, 0.99 (raw faint behind)"),
+    ("m", "braille lines or block bars (auto: lines from 3 rows)"),
+    ("f", "event list filter: all, edits, pauses, SWA, checkpoints, ..."),
+    ("tab", "move between the knob table and the event list"),
 ]
 
 

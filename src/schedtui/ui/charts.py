@@ -98,15 +98,15 @@ class Charts(LineWidget):
         # the label column fits the names and values; it only grows (a value's length changes every frame)
         label_w = self._label_w = max(self._label_w, min(22, max(10, *(len(c.title) for c in charts),
                                                               *(len(v) for c in shown for v in self._values(c)))) + 1)
-        for _ in range(2):  # the tick column's width comes from the labels, which come from what fits: at most twice
+        for attempt in range(3):  # the tick column's width comes from the labels, which come from what fits
             plot_w = max(4, width - label_w - self._tick_w)
             ncols = plot_w * 2 if mode == "braille" else plot_w
             built = [(chart, h, *self._traces(chart, x0, x1, ncols, mode == "braille")) for chart, h in zip(shown, heights)]
             need = 2 + max([6] + [len(t) for c, h, _, ax in built for t in ax.ticks(h, c.percent).values()]
                            + ([len(self._values(c)[0]) for c in shown] if rows == 1 else []))
-            if need <= self._tick_w:
+            if need == self._tick_w or (attempt == 2 and need < self._tick_w):  # exactly what the y labels need
                 break
-            self._tick_w = need
+            self._tick_w = need if attempt == 0 else max(need, self._tick_w)
         marked = mark_columns(self.view.marks, x0, x1, plot_w)
         lines: list[Text] = []
         drawn = {}

@@ -64,7 +64,8 @@ class KnobTable(LineWidget):
 
     def select(self, knob: str) -> None:
         self.selected = knob
-        self.refresh()
+        self.update_lines()
+        self.app.knob_selected()
 
     def action_move(self, n: int) -> None:
         rows = self.rows()

@@ -189,7 +189,9 @@ def axis(traces: list[Trace], log: bool = False) -> Axis:
     if log and lo > 0:
         lo, hi = math.log10(lo), math.log10(hi)
         return Axis(lo - 0.5, hi + 0.5, True, True, False) if lo == hi else Axis(lo, hi, False, True, False)
-    flat = lo == hi
+    flat = hi - lo <= 1e-9 * max(abs(lo), abs(hi))  # one value (a mean of equal values may differ in its last bit)
+    if flat:
+        lo = hi = (lo + hi) / 2
     lo, hi = y_axis(lo, hi)
     return Axis(lo, hi, flat, False, False)
 
@@ -227,6 +229,12 @@ class Canvas:
         self._key = key
         if start is not None and not ax.empty:
             drawn = [[math.log10(v) if v is not None and v > 0 else None for v in c] for c in cols] if ax.log else cols
+            if ax.flat:  # one value, on the row its tick is on (means of equal values differ in their last bits)
+                mid = (ax.lo + ax.hi) / 2
+                if mode == "braille":
+                    levels = rows * 4
+                    mid = ax.lo + max(0, levels - 1 - ((rows // 2) * 4 + 2)) * (ax.hi - ax.lo) / (levels - 1)
+                drawn = [[None if v is None else mid for v in c] for c in drawn]
             filled = [fill(c) for c in drawn]
             per_cell = 2 if mode == "braille" else 1
             c0 = start // per_cell

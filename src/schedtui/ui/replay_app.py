@@ -34,11 +34,11 @@ KEYS = [
     ("left/right", "one step back / forward"),
     ("pgup/pgdn", "one epoch back / forward"),
     ("home/end", "the start / the end of the run"),
-    ("n / N", "next / previous event (edit, pause, checkpoint, warning, ...)"),
+    ("n / N", "next / previous event (edit, pause, checkpoint, warning...)"),
     ("space", "play / pause from the cursor"),
     ("+ / -", "faster / slower: 1x, 10x, 100x"),
-    ("t", "play in the run's own time, or compressed (one epoch a second at 1x)"),
-    ("up/down", "select a knob in the table (or scroll the event list when it has focus)"),
+    ("t", "in the run's own time, or compressed (an epoch a second)"),
+    ("up/down", "select a knob (scroll the event list when it has focus)"),
     ("?", "this help"),
     ("q", "quit"),
 ]
@@ -77,10 +77,10 @@ class ReplayApp(RunApp):
         Binding("left", "move(-1)", "Step", show=False, priority=True),
         Binding("right", "move(1)", "Step", priority=True, key_display="←/→"),
         Binding("pageup", "epoch(-1)", "Epoch", show=False, priority=True),
-        Binding("pagedown", "epoch(1)", "Epoch", priority=True, key_display="pg"),
+        Binding("pagedown", "epoch(1)", "Epoch", show=False, priority=True, key_display="pg"),
         Binding("home", "jump('start')", "Start", show=False, priority=True),
         Binding("end", "jump('end')", "End", show=False, priority=True),
-        Binding("n", "event(1)", "Next event"),
+        Binding("n", "event(1)", "Event"),
         Binding("N", "event(-1)", "Prev event", show=False),
         Binding("space", "play", "Play"),
         Binding("plus,equals_sign", "speed(1)", "Speed", key_display="+/-"),
@@ -117,6 +117,7 @@ class ReplayApp(RunApp):
 
     def mounted(self) -> None:
         self.sub_title = visible(self.timeline.path)
+        self.notice.show("←/→ a step, pgup/pgdn an epoch, n/N the next/previous event, space plays · ? keys", "hint")
         self.view.set_cursor(0)
         self._show()
         self._read(first=True)

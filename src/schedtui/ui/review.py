@@ -51,7 +51,8 @@ class ReviewView:
         self.cursor = 0
         self.state = RunState.from_header(self.header)
         self.knob_order: list[str] = list(knob_names(self.header))
-        self.scheduled: set[str] = set()
+        self.scheduled: set[str] = {k for k, d in knob_names(self.header).items()  # charted as live: what a schedule drives
+                                    if not (isinstance(d, str) and d.startswith("constant"))}
         self.marks: list = []
         self.entries: list = []
         self.entries_added = 0  # counts the rebuilds: the event list wraps its lines again

@@ -10,17 +10,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 KEYS = [
-    ("space", "pause / resume (the run stops at the next step boundary)"),
-    ("e", "edit the selected knob: set a value, scale, or a new schedule from here"),
+    ("space", "pause / resume (at the next step boundary)"),
+    ("e", "edit the selected knob: set, scale, or a new schedule"),
     ("r", "revert the selected knob to its preset schedule"),
-    ("up/down", "select a knob in the table (or scroll the event list when it has focus)"),
+    ("up/down", "select a knob (scroll the event list when it has focus)"),
     ("v", "validate now"),
     ("c", "checkpoint now"),
-    ("w", "start SWA (lr into its SWA phase, weights averaged); again: stop averaging"),
+    ("w", "start SWA (lr to its SWA phase, weights averaged); stop"),
     ("b", "update_bn on the SWA model, then evaluate it"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
-    ("q", "quit (asks first while the run goes; the log gets its end event)"),
+    ("q", "quit (asks first while the run goes; the log gets its end)"),
 ]
 
 
