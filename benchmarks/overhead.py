@@ -269,8 +269,8 @@ def report(results: dict, args) -> list[str]:
                 title=f"overhead: {args.rounds} interleaved rounds; {machine_line()}")
     frames = []
     for wl, r in results.items():
-        if r.get("ui_frame_ms_median"):
-            ticks = [x for x in r["ui_frame_ms_median"] if x is not None]
+        ticks = [x for x in r.get("ui_frame_ms_median") or [] if x is not None]
+        if ticks:  # a run too short to draw a frame while it trained has none
             p95 = [x for x in r["ui_frame_ms_p95"] if x is not None]
             cpu = [x for x in r["ui_cpu_ms_per_frame"] if x is not None]
             frames.append([wl, f"{median(ticks):.2f}", f"{median(p95):.2f}", f"{median(cpu):.2f}" if cpu else "-",

@@ -116,3 +116,19 @@ def test_a_canvas_drawn_again_where_it_changed_draws_what_a_fresh_one_draws():
             ax = axis([trace(steps, values, 0, 3000, ncols)])  # an axis held still
             again, fresh = canvas.draw(ts, ax, 30, 4, marked, mode), draw(ts, ax, 30, 4, marked, mode)
             assert (again.rows, again.spans) == (fresh.rows, fresh.spans), (mode, upto)
+
+
+def test_the_resource_line_has_cpu_and_memory_and_is_quiet_without_a_gpu(capfd):
+    import time as _time
+
+    from schedtui.ui import resources
+
+    for device in ("cpu", "cuda:0"):  # no NVIDIA driver here: the GPU part is left out, nothing raises or prints
+        r = resources.Resources(device)
+        first = r.sample()
+        assert first is not None and "mem " in first and "gpu" not in first
+        r._at = _time.monotonic() - resources.PERIOD_S  # a second later
+        line = r.sample()
+        assert line.startswith("cpu ") and "% · mem " in line and line.endswith("MB") and "gpu" not in line
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
