@@ -126,6 +126,7 @@ class TrainApp(RunApp):
         held, self._held = self._held or [], None
         if tl is not None:
             self._seen_seq = history.seed(self.view, tl)
+            self._hint(tl.header)
             skipped = len(tl.warnings) + tl.dropped_warnings
             if skipped:
                 self.notify(f"the run's history: {skipped} log problem{'s' if skipped != 1 else ''} skipped "
@@ -142,11 +143,8 @@ class TrainApp(RunApp):
 
     def _notice_for(self, ev: dict) -> None:
         t = ev.get("type")
-        if t == "header" and not self._hinted:
-            self._hinted = True
-            cfg = ev.get("config") if isinstance(ev.get("config"), dict) else {}
-            self.notice.show(f"{visible(cfg.get('epochs', '?'))} epochs × {visible(ev.get('steps_per_epoch', '?'))} steps · "
-                             "q ends it sooner, with a checkpoint to resume · ? keys", "hint")
+        if t == "header":
+            self._hint(ev)
         elif t == "pause" and ev.get("reason") not in (None, "user"):
             self.notify(f"paused at step {ev.get('step')}: {visible(ev['reason'])}. Edit a knob (e), then space resumes.",
                         severity="warning")
@@ -157,6 +155,15 @@ class TrainApp(RunApp):
             self.notify("run completed; q quits")
         elif t == "end" and ev.get("reason"):
             self.notify(f"run {visible(ev.get('status'))}: {visible(ev['reason'])}; q quits", severity="warning")
+
+    def _hint(self, header: dict) -> None:
+        """The first screen's word on how long the run is and how to end it sooner (once)."""
+        if self._hinted:
+            return
+        self._hinted = True
+        cfg = header.get("config") if isinstance(header.get("config"), dict) else {}
+        self.notice.show(f"{visible(cfg.get('epochs', '?'))} epochs × {visible(header.get('steps_per_epoch', '?'))} steps · "
+                         "q ends it sooner, with a checkpoint to resume · ? keys", "hint")
 
     def _startup_failed(self, err: BaseException) -> None:
         self.startup_error = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
