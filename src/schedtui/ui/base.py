@@ -117,7 +117,7 @@ class RunApp(App):
             knob = self.table.selected_knob()
             charts.zoomed = f"knob:{knob}" if f"knob:{knob}" in keys else (keys[0] if keys else None)
             self.screen.add_class("zoomed")
-            self.notify("one chart: [ and ] the others, z all of them")
+            self.notice.show("one chart: [ and ] the others, z all of them", "hint")
         else:
             charts.zoomed = None
             self.screen.remove_class("zoomed")
@@ -136,25 +136,28 @@ class RunApp(App):
         choices = self.charts.windows()
         i = choices.index(self.charts.window) if self.charts.window in choices else 0
         self.charts.window = choices[(i + 1) % len(choices)]
-        self.notify("charts: the whole run" if self.charts.window is None else f"charts: the last {self.charts.window:,} steps")
+        self.notice.show("charts: the whole run" if self.charts.window is None else f"charts: the last {self.charts.window:,} steps",
+                         "hint")
         self.charts.refresh()
 
     def action_log_scale(self) -> None:
         self.charts.log_scale = not self.charts.log_scale
-        self.notify("charts: log scale (charts with values <= 0 stay linear)" if self.charts.log_scale else "charts: linear scale")
+        self.notice.show("charts: log scale (charts with values <= 0 stay linear)" if self.charts.log_scale
+                         else "charts: linear scale", "hint")
         self.charts.refresh()
 
     def action_smoothing(self) -> None:
         i = SMOOTHING.index(self.charts.smoothing) if self.charts.smoothing in SMOOTHING else 0
         self.charts.smoothing = SMOOTHING[(i + 1) % len(SMOOTHING)]
-        self.notify(f"training loss smoothing {self.charts.smoothing:g}" + (" (off)" if not self.charts.smoothing else ""))
+        self.notice.show(f"training loss smoothing {self.charts.smoothing:g}" + (" (off)" if not self.charts.smoothing else ""),
+                         "hint")
         self.charts.refresh()
 
     def action_chart_mode(self) -> None:
         self.charts.mode = MODES[(MODES.index(self.charts.mode) + 1) % len(MODES)]
-        self.notify({"auto": "charts: braille lines from 3 rows a chart, block bars below", "braille": "charts: braille lines",
-                     "blocks": "charts: block bars"}[self.charts.mode])
+        self.notice.show({"auto": "charts: braille lines from 3 rows a chart, block bars below", "braille": "charts: braille lines",
+                          "blocks": "charts: block bars"}[self.charts.mode], "hint")
         self.charts.refresh()
 
     def action_filter(self) -> None:
-        self.notify(f"event list: {self.event_log.cycle_filter()}")
+        self.notice.show(f"event list: {self.event_log.cycle_filter()}", "hint")

@@ -211,7 +211,7 @@ class ReplayApp(RunApp):
         self.playing = False
         step = self.view.next_event(self.view.cursor, forward=direction > 0)
         if step is None:
-            self.notify("no later event" if direction > 0 else "no earlier event")
+            self.notice.show("no later event" if direction > 0 else "no earlier event", "hint")
             return
         self._goto(step)
 
@@ -228,7 +228,8 @@ class ReplayApp(RunApp):
 
     def action_time_mode(self) -> None:
         self.real_time = not self.real_time
-        self.notify("playing in the run's own time" if self.real_time else "playing compressed: one epoch a second at 1x")
+        self.notice.show("playing in the run's own time" if self.real_time else "playing compressed: one epoch a second at 1x",
+                         "hint")
         self.status_bar.update_lines()
 
     def action_help(self) -> None:
