@@ -94,7 +94,11 @@ class TrainApp(RunApp):
             pid = getattr(self.source, "pid", None) or (os.getpid() if self.source.engine is not None else None)
             if pid is not None:  # the run's own process: this one, or the one a source names
                 self.status_bar.resources = Resources(self.view.header.get("device"), pid)
-        self.redraw()
+        if events:
+            self.redraw()
+        else:  # nothing new from the run (paused, or slow steps): only what moves by itself
+            self.status_bar.update_lines()
+            self.notice.update_lines()
         if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
                 and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):
             # the engine answers at a step boundary (a next-change search per knob): fine once a second,
@@ -139,6 +143,7 @@ class TrainApp(RunApp):
                 self.view.apply(ev)
                 self._notice_for(ev)
         self._describe_urgent = True
+        self.redraw()
         self.tick()
 
     def _notice_for(self, ev: dict) -> None:
