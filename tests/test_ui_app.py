@@ -33,7 +33,9 @@ async def test_main_screen_shows_the_run_live(tmp_path, size):
         await pilot.pause(0.2)
         top = screen_lines(app)[:2]
         assert "moons" in top[0] and "cpu" in top[0] and "RUNNING" in top[0] and "ETA" in top[1]  # the ETA, even at 80 columns
-        assert "cpu " in top[1] and "mem " in top[1] and "gpu" not in top[1]  # the resource line; no GPU here, no word of one
+        await until(pilot, lambda: "·  cpu " in screen_lines(app)[1], timeout=5, what="the process's CPU share (a second in)")
+        top = screen_lines(app)[:2]
+        assert "mem " in top[1] and "gpu" not in top[1]  # the resource line; no GPU here, no word of one
         names = [c.title for c in app.view.charts()]
         assert names[:3] == ["loss", "val loss", "val acc"] and {"lr", "dropout", "weight_decay"} <= set(names)
         charts = region_lines(app, app.charts)
