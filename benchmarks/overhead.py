@@ -14,6 +14,9 @@ CNN), each in a fresh interpreter so none inherits another's warm caches or thre
 - `ui`: the engine under the live Textual app (`TrainApp` + `LiveSource`, as the CLI
   starts it) in a pseudo-terminal of `--size` that this process reads like a terminal
   would, refreshing at the CLI's default rate (`--refresh-hz`, default: the CLI's).
+  Each frame is timed while the run trains: the app's own work for it (its `tick`:
+  folding the new events, building the changed lines; median and 95th percentile)
+  and the UI thread's CPU time per frame (that work plus Textual's painting).
 - `attached`: the engine headless with its control socket (as a detached run), and
   the live screen in another process (`schedtui attach` in a pseudo-terminal of
   `--size`, attached before training starts): what the screen costs the trainer when
@@ -107,10 +110,16 @@ def _ui(cfg, data_dir, runs_dir, args) -> dict:
     app.quitting = True  # leave when the run has ended
     frames = [0]
     tick = app.tick
+    frame_s: list[float] = []  # each frame's own time while the run trains (the app's work for it)
 
-    def counted_tick() -> None:  # the app's timer calls self.tick: count the frames it drew
+    def counted_tick() -> None:  # the app's timer calls self.tick: count the frames it drew, time them
         frames[0] += 1
+        clock = box.get("clock")
+        training = clock is not None and not clock.done.is_set()
+        t0 = time.perf_counter()
         tick()
+        if training:
+            frame_s.append(time.perf_counter() - t0)
 
     app.tick = counted_tick
     if args.profile_ui:  # cProfile of the UI thread (the app's frames) while the run trains
@@ -139,7 +148,12 @@ def _ui(cfg, data_dir, runs_dir, args) -> dict:
     if app.return_code or not frames[0]:
         raise RuntimeError(f"the app failed (return code {app.return_code}, {frames[0]} frames)")
     box["clock"].done.wait()
-    return {**engine_result(box["clock"], box["run"].run_dir), "frames": frames[0]}
+    res = engine_result(box["clock"], box["run"].run_dir)
+    ui_cpu = res["cpu_s"].get("MainThread")  # the UI thread while the run trained: frames, Textual's painting
+    frame_ms = sorted(t * 1e3 for t in frame_s)
+    return {**res, "frames": frames[0], "frame_ms_median": round(median(frame_ms), 3) if frame_ms else None,
+            "frame_ms_p95": round(frame_ms[int(0.95 * (len(frame_ms) - 1))], 3) if frame_ms else None,
+            "ui_cpu_ms_per_frame": round(ui_cpu * 1e3 / len(frame_ms), 3) if ui_cpu is not None and frame_ms else None}
 
 
 def _attached(cfg, data_dir, runs_dir, args) -> dict:
@@ -322,6 +336,9 @@ def summarize(wl: str, runs: dict) -> dict:
             "ui_frames": [r.get("frames") for r in runs.get("ui", [])], "ui_terminal_kb": [r.get("terminal_kb") for r in runs.get("ui", [])],
             "attached_terminal_kb": [r.get("terminal_kb") for r in runs.get("attached", [])],
             "cpu_s": {v: [r.get("cpu_s") for r in rs] for v, rs in runs.items()},  # the trainer process's, by thread
+            "ui_frame_ms_median": [r.get("frame_ms_median") for r in runs.get("ui", [])],
+            "ui_frame_ms_p95": [r.get("frame_ms_p95") for r in runs.get("ui", [])],
+            "ui_cpu_ms_per_frame": [r.get("ui_cpu_ms_per_frame") for r in runs.get("ui", [])],
             "targets": {v: TARGETS[(wl, v)] for v in ratios if (wl, v) in TARGETS}}
 
 
@@ -340,6 +357,18 @@ def report(results: dict, args) -> list[str]:
                          "yes" if r["same_weights"] else "NO"])
     print_table(["workload", "variant", "steps", "median s", "ms/step", "vs bare", "target", "", "same weights"], rows,
                 title=f"overhead: {args.rounds} interleaved rounds; {machine_line()}")
+    frames = []
+    for wl, r in results.items():
+        ticks = [x for x in r.get("ui_frame_ms_median") or [] if x is not None]
+        if ticks:  # a run too short to draw a frame while it trained has none
+            p95 = [x for x in r["ui_frame_ms_p95"] if x is not None]
+            cpu = [x for x in r["ui_cpu_ms_per_frame"] if x is not None]
+            frames.append([wl, f"{median(ticks):.2f}", f"{median(p95):.2f}", f"{median(cpu):.2f}" if cpu else "-",
+                           f"{min(ticks):.2f}-{max(ticks):.2f}"])
+    if frames:
+        print()
+        print_table(["workload", "frame ms (median)", "frame ms (p95)", "UI thread CPU ms/frame", "frame ms range over rounds"],
+                    frames, title=f"the live screen's frames while training ({args.refresh_hz:g} Hz, {args.size[0]}x{args.size[1]})")
     return missed
 
 

@@ -46,7 +46,11 @@ def write_log(path, last: int = 60, end: bool = True):
 
 
 def table_value(app, knob: str) -> str:
-    return str(app.table.get_cell(knob, "value"))
+    return next(r.value for r in app.view.knob_rows() if r.knob == knob)
+
+
+def chart_series(app, key: str):
+    return next(c for c in app.view.charts() if c.key == key).series[0][2]
 
 
 async def test_cursor_keys_move_through_the_run_and_every_widget_follows(tmp_path):
@@ -64,8 +68,8 @@ async def test_cursor_keys_move_through_the_run_and_every_widget_follows(tmp_pat
         await pilot.press("n")  # the next event: the edit at step 25
         assert app.view.cursor == 25 and "here: edit" in str(app.status_bar.render())
         assert table_value(app, "dropout") == "0.1"  # step 25 used the old value; the edit applies from 26
-        assert str(app.table.get_cell("dropout", "schedule")).startswith("set 0.3 @25")
-        assert app.event_log.lines[-1][1].strip().startswith("25 dropout 0.1→0.3")
+        assert next(r.schedule for r in app.view.knob_rows() if r.knob == "dropout").startswith("set 0.3 @25")
+        assert app.view.entries[-1][3].strip().startswith("25 dropout 0.1→0.3")
         await pilot.press("right")
         assert table_value(app, "dropout") == "0.3"
         await pilot.press("n", "n")  # pause at 40, then the end at 60
@@ -75,8 +79,8 @@ async def test_cursor_keys_move_through_the_run_and_every_widget_follows(tmp_pat
         assert app.view.state.status == "running"  # paused and resumed at step 40: resumed is the last word
         await pilot.press("pageup", "left")
         assert app.view.cursor == 29
-        assert app.view.charts["loss"].last == pytest.approx(1 / 29)
-        assert app.view.charts["val acc"].values == [0.1, 0.2]  # evaluations up to the cursor only
+        assert chart_series(app, "loss").last == pytest.approx(1 / 29)
+        assert chart_series(app, "val acc").values == [0.1, 0.2]  # evaluations up to the cursor only
         await pilot.press("end")
         assert app.view.cursor == 60
 
@@ -130,12 +134,12 @@ async def test_a_damaged_log_shows_what_it_can_and_says_what_it_skipped(tmp_path
     lines[30] = b"\x00garbage\n"
     path.write_bytes(b"".join(lines[:-1]) + lines[-1][:15])  # and a torn last line
     app = ReplayApp(Timeline(path), refresh_hz=20)
-    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+    async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.loading is None, what="loaded")
         assert app.view.last_step == 60
         bar = str(app.status_bar.render())
         assert "3 log problems skipped" in bar  # the garbage line, the seq gap it leaves, the torn end
-        assert any("line 31: skipped, not a valid event" in n.message for n in app._notifications)
+        assert any("line 31: skipped, not a valid event" in text for _, _, text in app.notice.history)  # on the notice line
 
 
 def test_a_real_steered_run_replays_with_its_values(tmp_path):

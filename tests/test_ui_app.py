@@ -7,7 +7,8 @@ from schedtui.events import read_log
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.screens import ConfirmQuit, HelpScreen
 from schedtui.ui.view import fmt
-from ui_helpers import live_app, pause_run, screen_lines, stop_engine, type_text, until
+from ui_helpers import (knob_row, latest_eval_step_on_screen, live_app, pause_run, region_lines, screen_lines,
+                        select_knob, stop_engine, table_value_on_screen, type_text, until)
 
 LONG = ["epochs=20000", "engine.eval_every=50"]  # outlasts every test (each stops it); validates now and then
 
@@ -24,66 +25,46 @@ def event_text(app) -> str:
     return app.event_log.plain()
 
 
-async def select_knob(pilot, app, knob: str) -> None:
-    table = app.table
-    await until(pilot, lambda: knob in [r.value for r in table.rows], what=f"knob row {knob}")
-    table.move_cursor(row=table.get_row_index(knob))
-    await pilot.pause()
-
-
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_main_screen_shows_the_run_live(tmp_path, size):
     app = live_app(tmp_path, LONG)
     async with app.run_test(size=size) as pilot:
         await until(pilot, lambda: app.view.state is not None and app.view.state.step > 50, what="steps")
         await pilot.pause(0.2)
-        status = status_text(app)
-        assert "moons" in status and "cpu" in status and "RUNNING" in status and "ETA" in status
-        names = app.view.chart_names()
+        top = screen_lines(app)[:2]
+        assert "moons" in top[0] and "cpu" in top[0] and "RUNNING" in top[0] and "ETA" in top[1]  # the ETA, even at 80 columns
+        await until(pilot, lambda: "·  cpu " in screen_lines(app)[1], timeout=5, what="the process's CPU share (a second in)")
+        top = screen_lines(app)[:2]
+        assert "mem " in top[1] and "gpu" not in top[1]  # the resource line; no GPU here, no word of one
+        names = [c.title for c in app.view.charts()]
         assert names[:3] == ["loss", "val loss", "val acc"] and {"lr", "dropout", "weight_decay"} <= set(names)
-        charts = app.charts.render().plain.splitlines()
-        assert charts[0].startswith("loss") and any(ch in charts[0] for ch in "▁▂▃▄▅▆▇█")
-        assert all(len(line) <= app.charts.size.width for line in charts)  # nothing wraps
-        rows = {r.value for r in app.table.rows}
+        charts = region_lines(app, app.charts)
+        assert charts[0].startswith("loss") and any(ch in "▁▂▃▄▅▆▇█" or 0x2800 < ord(ch) < 0x2900 for ch in "".join(charts[:2]))
+        assert charts[-1].split()[0] == "steps"  # the shared x-axis
+        rows = {r.knob for r in app.view.knob_rows()}
         assert {"lr", "momentum", "weight_decay", "dropout", "label_smoothing", "grad_clip", "loss@task"} <= rows
         await until(pilot, lambda: app.view.knob_info, what="knob descriptions")
-        assert app.table.get_cell("lr", "schedule").startswith("CosineAnnealingLR")
+        assert knob_row(app, "lr").schedule.startswith("CosineAnnealingLR")
         stop_engine(app)
 
 
-def table_value_on_screen(app, knob: str) -> str | None:
-    for line in reversed(screen_lines(app)):  # the table is below the charts (whose first line starts with the name too)
-        words = line.split()
-        if len(words) >= 2 and words[0] == knob:
-            return words[1]
-    return None
-
-
-def last_eval_step_on_screen(app) -> int:
-    listed = (line.rsplit("▏", 1)[-1] for line in screen_lines(app))  # the event list, right of the charts
-    steps = [int(words[0]) for words in (part.split() for part in listed)
-             if len(words) >= 3 and words[0].isdigit() and words[1] == "val"]
-    return max(steps, default=-1)
-
-
 async def test_what_is_drawn_follows_the_run_and_its_end(tmp_path):
-    """The knob table's values and the event list, as drawn on the screen (they are redrawn in
-    batches to spare the training thread), keep up with a running run and show how it ended."""
+    """The knob table's values and the latest validation, as drawn on the screen, keep up with a
+    running run and show how it ended."""
     app = live_app(tmp_path, ["epochs=300", "engine.eval_every=2"])
     async with app.run_test(size=(120, 40)) as pilot:
-        await until(pilot, lambda: table_value_on_screen(app, "lr") == "0.01", what="the table drawn")
-        await until(pilot, lambda: last_eval_step_on_screen(app) >= 20, what="the first evaluation drawn")
-        first = last_eval_step_on_screen(app)
-        await until(pilot, lambda: last_eval_step_on_screen(app) >= first + 100, what="later evaluations drawn")
+        await until(pilot, lambda: table_value_on_screen(app, "lr") is not None, what="the table drawn")
+        await until(pilot, lambda: latest_eval_step_on_screen(app) >= 20, what="the first evaluation drawn")
+        first = latest_eval_step_on_screen(app)
+        await until(pilot, lambda: latest_eval_step_on_screen(app) >= first + 100, what="later evaluations drawn")
         await until(pilot, lambda: table_value_on_screen(app, "lr") not in ("0.01", None), what="the lr value moving")
         assert app.view.state.end is None  # all of it while the run went on
         stop_engine(app)
         await until(pilot, lambda: "STOPPED" in screen_lines(app)[0], what="the end drawn")
-        await pilot.pause(1.5)  # the table's and the list's held-back redraws come within a second
+        await pilot.pause(0.2)
         assert table_value_on_screen(app, "lr") == fmt(app.view.state.knobs["lr"])
-        assert last_eval_step_on_screen(app) == max(e["step"] for e in log_of(app).events if e["type"] == "eval")
-        lr_row = [line.split() for line in screen_lines(app) if line.split()[:1] == ["lr"]][-1]
-        assert lr_row[-1] == "-"  # a finished run has no next change (it was "every step")
+        assert latest_eval_step_on_screen(app) == max(e["step"] for e in log_of(app).events if e["type"] == "eval")
+        assert knob_row(app, "lr").next == "-"  # a finished run has no next change (it was "every step")
 
 
 async def test_space_pauses_and_resumes(tmp_path):
@@ -112,7 +93,7 @@ async def test_edit_dropout_and_weight_decay_changes_the_next_step(tmp_path):
         await until(pilot, lambda: "next step:" in str(app.screen.query_one("#edit-preview", Static).visual), what="preview")
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, EditDialog), what="dialog closed")
-        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "set", what="table shows the edit")
+        await until(pilot, lambda: knob_row(app, "dropout").edit == "set", what="table shows the edit")
         # weight decay, paused: a new schedule from here, by the radio buttons
         await pause_run(pilot, app)
         await select_knob(pilot, app, "weight_decay")
@@ -122,7 +103,7 @@ async def test_edit_dropout_and_weight_decay_changes_the_next_step(tmp_path):
         await type_text(pilot, app, "cosine end=0 unit=step")
         await until(pilot, lambda: not app.screen.query_one("#edit-apply", Button).disabled, what="preview ok")
         await pilot.click("#edit-apply")
-        await until(pilot, lambda: app.table.get_cell("weight_decay", "edit") == "schedule")
+        await until(pilot, lambda: knob_row(app, "weight_decay").edit == "schedule")
         await until(pilot, lambda: "→" in event_text(app) and "cosine" in event_text(app), what="event line")
         assert "dropout " in event_text(app) and "→0.3 set" in event_text(app)
         await pilot.press("space")
@@ -137,7 +118,7 @@ async def test_edit_dropout_and_weight_decay_changes_the_next_step(tmp_path):
         kw = edits["weight_decay"]["step"]
         after = [e["knobs"]["weight_decay"] for e in steps if e["step"] > kw]
         assert after and after[-1] < after[0]
-        assert app.view.charts["dropout"].points()[1].count(True) >= 1  # the chart marks the edit
+        assert sum(1 for _, style in app.view.marks if "yellow" in style) == 2  # the charts mark both edits
 
 
 @pytest.mark.parametrize("op,text,needle", [
@@ -177,10 +158,10 @@ async def test_revert_validate_checkpoint_help_and_palette(tmp_path):
         await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
         await pause_run(pilot, app)
         app.source.send("edit", knob="dropout", op="set", value=0.25).result(10)
-        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "set")
+        await until(pilot, lambda: knob_row(app, "dropout").edit == "set")
         await select_knob(pilot, app, "dropout")
         await pilot.press("r")
-        await until(pilot, lambda: app.table.get_cell("dropout", "edit") == "", what="reverted")
+        await until(pilot, lambda: knob_row(app, "dropout").edit == "", what="reverted")
         await pilot.press("v")
         await until(pilot, lambda: "(manual)" in event_text(app), what="manual validation")
         await pilot.press("c")
@@ -266,11 +247,13 @@ async def test_w_starts_and_stops_swa_b_updates_bn_and_the_average_is_charted(tm
         await pilot.press("w")
         await until(pilot, lambda: app.view.state.swa, what="SWA started")
         assert "SWA started (averaging every 1 epoch)" in event_text(app)
-        assert "lr" in app.view.chart_names()  # the lr's SWA phase is an edit: its chart shows (and marks) it
+        assert "lr" in [c.title for c in app.view.charts()]  # the lr's SWA phase is an edit: its chart shows (and marks) it
         await pilot.press("space")
         await until(pilot, lambda: "SWA" in status_text(app), what="the SWA state")
-        await until(pilot, lambda: "swa val acc" in app.view.chart_names(), what="the average evaluated")
-        assert "ema val acc" in app.view.chart_names() and "swa val acc" in app.charts.render().plain
+        acc = lambda: next(c for c in app.view.charts() if c.key == "val acc")  # noqa: E731
+        await until(pilot, lambda: "swa" in [label for label, _, _ in acc().series], what="the average evaluated")
+        assert [label for label, _, _ in acc().series] == ["raw", "swa", "ema"]  # overlaid in one chart
+        assert "swa " in app.charts.render().plain and "ema " in app.charts.render().plain
         await pilot.press("b")
         await until(pilot, lambda: "SWA update_bn" in event_text(app), what="update_bn")
         await until(pilot, lambda: "val swa" in event_text(app).split("SWA update_bn", 1)[1], what="its evaluation")

@@ -1,16 +1,22 @@
 """The live terminal UI: watch every scheduled value, pause, live-edit, steer a run.
 
 The app reads its run source about `refresh_hz` times a second (never per
-training step), folds the new events into a `RunView`, and redraws the status
-line, charts, knob table and event list once per frame. Commands go to the run
-through `source.send` and are awaited off the UI's event loop, so the app never
-blocks the training thread and the training thread never waits for the app.
-Textual and rich only; never imports torch.
+training step), folds the new events into a `RunView`, and brings every widget to
+it in the same frame (`RunApp.redraw`: only the lines that changed are repainted),
+so the status line, charts, knob table and event list show one moment. A source
+with recorded history (a resumed run) is first seeded from its log (`ui.history`,
+read on a worker thread; the polled events wait meanwhile), so the screen shows
+the whole run. Commands go to the run through `source.send` and are awaited off
+the UI's event loop, so the app never blocks the training thread and the training
+thread never waits for the app; what they did is said on the notice line. The
+resource line (CPU, memory, GPU) is sampled here, on the UI thread. Textual and
+rich only; never imports torch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Iterable
 
@@ -19,22 +25,17 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from schedtui.errors import UserError
-from schedtui.ui import LIVE_REFRESH_HZ
-from schedtui.ui.base import RunApp
+from schedtui.safe_text import visible
+from schedtui.ui import LIVE_REFRESH_HZ, history
+from schedtui.ui.base import CHART_KEYS, RunApp
 from schedtui.ui.edit import EditDialog
-from schedtui.ui.screens import ConfirmQuit, HelpScreen
+from schedtui.ui.resources import Resources
+from schedtui.ui.screens import KEYS, ConfirmQuit, HelpScreen
+from schedtui.ui.text import fmt
 from schedtui.ui.view import RunView
 
-TABLE_PERIOD_S = 1.0  # the knob table's values follow at this rate (the charts show them every frame)
-LIST_PERIOD_S = 1.0  # routine lines (an evaluation each epoch) reach the event list at this rate; the rest at once
 DESCRIBE_PERIOD_S = 1.0  # an epoch's end asks the engine for the knobs' next changes at most this often
-URGENT_FOR_TABLE = ("header", "edit", "end")  # shown in the knob table (and described) at once, not at the next period
-
-
-def _routine(ev: dict) -> bool:
-    """Events that come every step or epoch: their lines can wait for the next batch."""
-    t = ev.get("type")
-    return t in ("step", "epoch") or (t == "eval" and ev.get("reason") == "epoch") or (t == "swa" and ev.get("op") == "update")
+URGENT = ("header", "edit", "end")  # the knobs are described again at once after these
 
 
 class TrainApp(RunApp):
@@ -58,9 +59,12 @@ class TrainApp(RunApp):
         self._describing = False
         self._describe_urgent = True
         self._described_at = 0.0
-        self._list_at = 0.0
+        self._held: list[dict] | None = None  # polled while the history is read
+        self._seen_seq = -1  # the last seq the history gave the view: polled events up to it are skipped
+        self._hinted = False
 
     def mounted(self) -> None:
+        self.notice.show("q ends the run (asks first; a checkpoint is kept to resume from) · ? keys", "hint")
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
 
@@ -70,19 +74,35 @@ class TrainApp(RunApp):
             self._startup_failed(self.source.error)
             return
         events = self.source.poll()
+        if self._held is not None:  # the history is being read: the events wait for it
+            self._held += events
+            return
+        if events and getattr(self.source, "history", None) is not None and self._seen_seq < 0:
+            self._read_history(events)
+            return
+        if self._seen_seq >= 0:  # what the history gave the view already
+            events = [ev for ev in events if not (isinstance(ev.get("seq"), int) and ev["seq"] <= self._seen_seq)]
+        self.view.apply_all(events)
+        urgent = False
         for ev in events:
-            self.view.apply(ev)
-            self._notify_for(ev)
-        urgent = any(ev.get("type") in URGENT_FOR_TABLE for ev in events)
+            if ev.get("type") != "step":
+                self._notice_for(ev)
+                urgent = urgent or ev.get("type") in URGENT
+        if urgent:
+            self._describe_urgent = True
+        if self.view.header is not None and self.status_bar.resources is None:
+            pid = getattr(self.source, "pid", None) or (os.getpid() if self.source.engine is not None else None)
+            if pid is not None:  # the run's own process: this one, or the one a source names
+                self.status_bar.resources = Resources(self.view.header.get("device"), pid)
         if events:
-            self._describe_urgent = self._describe_urgent or urgent
-            self._table_dirty = True
-            self._redraw_charts()
-        self._redraw_held(urgent=urgent, routine=all(_routine(ev) for ev in events))
+            self.redraw()
+        else:  # nothing new from the run (paused, or slow steps): only what moves by itself
+            self.status_bar.update_lines()
+            self.notice.update_lines()
         if (self.view.stale_info and self.source.live and self.view.state and not self.source.ended and not self._describing
                 and (self._describe_urgent or time.monotonic() - self._described_at >= DESCRIBE_PERIOD_S)):
-            # the engine answers at a step boundary (a next-change search per knob) and the table redraws:
-            # fine once a second, too much for every epoch of a fast run
+            # the engine answers at a step boundary (a next-change search per knob): fine once a second,
+            # too much for every epoch of a fast run
             self._describing, self._describe_urgent = True, False
             self._described_at = time.monotonic()
             self.view.stale_info = False  # an epoch or edit from here on asks again
@@ -90,29 +110,65 @@ class TrainApp(RunApp):
         if self.quitting and self.source.ended:
             self.exit()
 
-    def _redraw_held(self, urgent: bool, routine: bool) -> None:
-        """The event list and the knob table, each frame whether or not events came. Values move every
-        step and a table render costs ~10 ms here, so the knob table follows at TABLE_PERIOD_S, and routine
-        event-list lines at LIST_PERIOD_S; edits (and the engine's describe answers), pauses, warnings and
-        the like show at once, and what was held back is drawn when its period is up even if nothing new
-        comes. Every frame holds the GIL that the training thread needs: it is kept to the lines that
-        changed (benchmarks/overhead.py measures the cost)."""
-        now = time.monotonic()
-        if self.event_log.add(self.view.take_lines(), redraw=not routine or now - self._list_at >= LIST_PERIOD_S):
-            self._list_at = now
-        if self._table_dirty and (urgent or now - self._table_at >= TABLE_PERIOD_S):
-            self._update_table()
+    def _read_history(self, events: list[dict]) -> None:
+        self._held = events
+        path = self.source.history
+        self.status_bar.starting = f"reading the run's history from {visible(path)}..."
+        self.status_bar.update_lines()
 
-    def _notify_for(self, ev: dict) -> None:
+        def work() -> None:
+            try:
+                tl = history.read(path)
+            except Exception as e:  # a log that cannot be read: the screen goes on from the polled events
+                self.call_from_thread(self._seeded, None, f"{type(e).__name__}: {e}")
+                return
+            self.call_from_thread(self._seeded, tl, None)
+
+        self.run_worker(work, thread=True, group="history", exit_on_error=False)
+
+    def _seeded(self, tl, error: str | None) -> None:
+        held, self._held = self._held or [], None
+        if tl is not None:
+            self._seen_seq = history.seed(self.view, tl)
+            self._hint(tl.header)
+            skipped = len(tl.warnings) + tl.dropped_warnings
+            if skipped:
+                self.notify(f"the run's history: {skipped} log problem{'s' if skipped != 1 else ''} skipped "
+                            f"(schedtui replay lists them)", severity="warning")
+        else:
+            self._seen_seq = 0
+            self.notify(f"the run's history could not be read: {error}", severity="error")
+        for ev in held:
+            if not (isinstance(ev.get("seq"), int) and ev["seq"] <= self._seen_seq and tl is not None):
+                self.view.apply(ev)
+                self._notice_for(ev)
+        self._describe_urgent = True
+        self.redraw()
+        self.tick()
+
+    def _notice_for(self, ev: dict) -> None:
         t = ev.get("type")
-        if t == "pause" and ev.get("reason") not in (None, "user"):
-            self.notify(f"paused at step {ev['step']}: {ev['reason']}. Edit a knob (e), then space resumes.", severity="warning", timeout=15)
+        if t == "header":
+            self._hint(ev)
+        elif t == "pause" and ev.get("reason") not in (None, "user"):
+            self.notify(f"paused at step {ev.get('step')}: {visible(ev['reason'])}. Edit a knob (e), then space resumes.",
+                        severity="warning")
         elif t == "error":
-            self.notify(f"training crashed: {ev.get('message')}\ntraceback: {ev.get('traceback_file')}", severity="error", timeout=60)
+            self.notify(f"training crashed: {visible(ev.get('message'))} (traceback: {visible(ev.get('traceback_file'))})",
+                        severity="error")
         elif t == "end" and ev.get("status") == "completed":
-            self.notify("run completed; q quits", timeout=10)
+            self.notify("run completed; q quits")
         elif t == "end" and ev.get("reason"):
-            self.notify(f"run {ev.get('status')}: {ev['reason']}; q quits", severity="warning", timeout=30)
+            self.notify(f"run {visible(ev.get('status'))}: {visible(ev['reason'])}; q quits", severity="warning")
+
+    def _hint(self, header: dict) -> None:
+        """The first screen's word on how long the run is and how to end it sooner (once)."""
+        if self._hinted:
+            return
+        self._hinted = True
+        cfg = header.get("config") if isinstance(header.get("config"), dict) else {}
+        self.notice.show(f"{visible(cfg.get('epochs', '?'))} epochs × {visible(header.get('steps_per_epoch', '?'))} steps · "
+                         "q ends it sooner, with a checkpoint to resume · ? keys", "hint")
 
     def _startup_failed(self, err: BaseException) -> None:
         self.startup_error = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
@@ -122,7 +178,8 @@ class TrainApp(RunApp):
         try:
             result = await asyncio.wrap_future(self.source.send("describe"))
             self.view.knob_info = result["knobs"]
-            self._update_table()
+            self.table.update_lines()
+            self.detail.update_lines()
         except UserError:
             self.view.stale_info = True
         finally:
@@ -137,19 +194,20 @@ class TrainApp(RunApp):
                 self.notify(str(e), severity="error")
                 return
             if done:
-                self.notify(done.format(**ev))
+                try:
+                    said = done.format(**{k: visible(v) if isinstance(v, str) else v for k, v in ev.items()})
+                except (KeyError, ValueError, TypeError):  # a field missing or of another kind (no accuracy)
+                    said = f"{command}: done at step {ev.get('step')}"
+                self.notify(said)
 
         self.run_worker(go(), group="commands")
 
     def action_toggle_pause(self) -> None:
         st = self.view.state
-        if st is not None and st.status == "paused":
-            self._command("resume")
-        else:
-            self._command("pause")
+        self._command("resume" if st is not None and st.status == "paused" else "pause")
 
     def action_edit(self) -> None:
-        knob = self._selected_knob()
+        knob = self.table.selected_knob()
         if knob is None:
             self.notify("no knobs yet: the run is still starting", severity="warning")
             return
@@ -160,12 +218,13 @@ class TrainApp(RunApp):
 
         def applied(ev: dict | None) -> None:
             if ev:
-                self.notify(f"{ev['knob']} {ev['op']}: {ev['old']:.4g} -> {ev['new']:.4g} from step {ev['step'] + 1}")
+                self.notify(f"{visible(ev['knob'])} {ev['op']}: {fmt(ev.get('old'))} -> {fmt(ev.get('new'))} "
+                            f"from step {ev['step'] + 1}")
 
         self.push_screen(EditDialog(self.source, knob, self.view.knob_info.get(knob, {}), current), applied)
 
     def action_revert(self) -> None:
-        knob = self._selected_knob()
+        knob = self.table.selected_knob()
         if knob is not None:
             self._command("edit", "{knob} back to its preset schedule from step {step}", knob=knob, op="revert")
 
@@ -187,7 +246,7 @@ class TrainApp(RunApp):
         self._command("swa", "update_bn on the SWA model at step {step}, then evaluated", op="update_bn")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(KEYS + CHART_KEYS))
 
     def action_quit_run(self) -> None:
         if self.source.live and not self.source.ended and self.source.engine is not None:
@@ -209,6 +268,11 @@ class TrainApp(RunApp):
         yield SystemCommand("Checkpoint now", "Save model, optimizer and schedules now", self.action_checkpoint)
         yield SystemCommand("swa start / swa stop", "Start averaging weights (SWA, lr to its SWA phase), or stop", self.action_swa)
         yield SystemCommand("swa update_bn", "Recompute the SWA model's BatchNorm statistics, then evaluate it", self.action_update_bn)
+        yield SystemCommand("Zoom a chart", "One chart in the whole panel ([ and ] the others), or all of them", self.action_zoom)
+        yield SystemCommand("Chart window", "The whole run, or the last N steps", self.action_window)
+        yield SystemCommand("Log scale", "Log or linear y-axis for the charts", self.action_log_scale)
+        yield SystemCommand("Loss smoothing", "Smooth the training loss more, or less", self.action_smoothing)
+        yield SystemCommand("Filter events", "All events, or only edits, pauses, SWA, checkpoints, problems", self.action_filter)
         yield SystemCommand("Keys", "Every key schedtui answers to", self.action_help)
         yield SystemCommand("Quit", "Stop the run (asks first) and quit", self.action_quit_run)
         yield from super().get_system_commands(screen)

@@ -4,7 +4,9 @@ Every keystroke is parsed (pure, `schedule.text`) and, when it reads, sent to th
 run as a `preview` query: the dialog shows the curve before and after and the value
 the next update will use. Only a previewed edit can be applied; any problem
 (text, NaN, out of range, unknown kind or argument) is shown in the dialog and
-nothing changes. Dismisses with the applied edit event, or None. No torch.
+nothing changes. Dismisses with the applied edit event, or None. The knob's name,
+its schedule and every error are shown as plain text with control characters made
+visible. No torch.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from schedtui.errors import UserError
+from schedtui.safe_text import visible
 from schedtui.schedule.text import parse_edit
+from schedtui.ui.plot import tick_labels
 from schedtui.ui.spark import sparkline
 from schedtui.ui.view import fmt
+
+
+def _range(values: list) -> str:
+    """min..max with the digits that tell them apart (0.0996..0.1, not 0.1..0.1)."""
+    lo, hi = min(values), max(values)
+    if lo == hi:
+        return fmt(lo)
+    a, b = tick_labels([lo, hi], hi - lo)
+    return f"{a}..{b}"
 
 OPS = ("set", "scale", "schedule")
 HINTS = {
@@ -44,8 +57,8 @@ class EditDialog(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="edit-box"):
-            yield Label(Text.assemble(("Edit ", ""), (self.knob, "bold"), f"   now {fmt(self.current)}   ",
-                                      (self.info.get("schedule", ""), "grey62")), id="edit-title")
+            yield Label(Text.assemble(("Edit ", ""), (visible(self.knob), "bold"), f"   now {fmt(self.current)}   ",
+                                      (visible(self.info.get("schedule", "")), "grey62")), id="edit-title")
             with RadioSet(id="edit-op"):
                 for op in OPS:
                     yield RadioButton(op, value=op == "set", id=f"op-{op}")
@@ -88,7 +101,7 @@ class EditDialog(ModalScreen):
 
     def _show_error(self, message: str) -> None:
         self.args = None
-        self.query_one("#edit-error", Static).update(Text(message, style="bold red"))
+        self.query_one("#edit-error", Static).update(Text(visible(message), style="bold red"))
         self.query_one("#edit-apply", Button).disabled = True
 
     def _refresh_preview(self, text: str) -> None:
@@ -120,10 +133,10 @@ class EditDialog(ModalScreen):
         lines = Text()
         lines.append("before ", style="grey62")
         lines.append_text(sparkline(result["before"], marks, width, style="grey62"))
-        lines.append(f" {fmt(min(result['before']))}..{fmt(max(result['before']))}\n", style="grey62")
+        lines.append(f" {_range(result['before'])}\n", style="grey62")
         lines.append("after  ", style="bold")
         lines.append_text(sparkline(result["after"], [False] * len(result["after"]), width, style="cyan"))
-        lines.append(f" {fmt(min(result['after']))}..{fmt(max(result['after']))}\n")
+        lines.append(f" {_range(result['after'])}\n")
         lines.append(f"next step: {fmt(result['old'])} -> {fmt(result['new'])}  (from step {result['from_step']} to the end)")
         self.query_one("#edit-preview", Static).update(lines)
         self.query_one("#edit-error", Static).update("")

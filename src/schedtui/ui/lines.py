@@ -51,8 +51,9 @@ class LineWidget(Widget):
             return
         texts = self.text_lines()
         if self._texts is None or len(texts) != len(self._texts):
+            relayout = self._texts is not None and self.styles.height is not None and self.styles.height.is_auto
             self._set_texts(texts)
-            super().refresh()
+            super().refresh(layout=relayout)
             return
         keys, strips, width = self._keys, self._strips, self.size.width
         changed = []

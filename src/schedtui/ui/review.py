@@ -1,54 +1,44 @@
 """What the replay screen shows: a recorded run as it stood at a timeline cursor.
 
 `ReviewView(timeline)` has the interface the main screen's widgets read (`state`,
-`charts`, `chart_names()`, `knob_rows()`, event lines), computed for one step,
-`cursor`: charts end there (downsampled: the timeline's buckets), the knob table
-shows the values step `cursor` used and the edit in force then, the event list
-ends with the last event at or before it. `events_of_note` lists the steps that
-`n`/`N` jump between. Pure Python (no torch, no textual): tests drive it directly.
+`header`, `x_end`, `charts()`, `marks`, `entries`, `eval_line()`, `knob_rows()`;
+see `ui.view`), computed for one step, `cursor`: charts end there (downsampled:
+the timeline's buckets), the knob table shows the values step `cursor` used and
+the edit in force then, the event list ends with the last event at or before it.
+`events_of_note` lists the steps that `n`/`N` jump between. Every string from the
+log is made visible. Pure Python (no torch, no textual): tests drive it directly.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import deque
-from dataclasses import dataclass, field
 
 from schedtui.events.state import RunState
-from schedtui.ui.view import AVERAGED, FIXED_CHARTS, event_line, fmt
+from schedtui.safe_text import visible
+from schedtui.ui.series import Curve
+from schedtui.ui.text import category, eval_line_of, event_line, fmt
+from schedtui.ui.view import KNOB_STYLE, METRIC_STYLE, MODEL_STYLE, MODELS, Chart, knob_names, knob_row, mark_of
 
 NOTABLE = ("edit", "pause", "resume", "swa", "checkpoint", "warning", "early_stop", "error", "end")
+MAX_LINES = 1000
 
 
 def notable(ev: dict) -> bool:
     """An event that n/N stop at: not SWA's routine averaging updates."""
     return ev.get("type") in NOTABLE and not (ev.get("type") == "swa" and ev.get("op") == "update")
-MAX_LINES = 500
-
-
-@dataclass
-class Points:
-    """One chart at the cursor: what `Charts` reads from a live `Series`."""
-
-    values: list = field(default_factory=list)
-    marks: list = field(default_factory=list)
-    last: float | None = None
-
-    def points(self) -> tuple[list, list]:
-        return self.values, self.marks
 
 
 def describe_edit(ev: dict, base: str) -> str:
     """The schedule column for a knob under an edit, like the live app's (`set 0.3 @1200`)."""
-    op, at = ev["op"], f"@{ev['step']}"
+    op, at = ev.get("op"), f"@{ev.get('step')}"
     if op == "set":
-        return f"set {fmt(ev.get('value'))} {at}"
+        return visible(f"set {fmt(ev.get('value'))} {at}")
     if op == "scale":
-        return f"x{fmt(ev.get('factor'))} {base} {at}"
+        return visible(f"x{fmt(ev.get('factor'))} {base} {at}")
     if op == "schedule":
-        spec = ev.get("spec") or {}
+        spec = ev.get("spec") if isinstance(ev.get("spec"), dict) else {}
         args = " ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in spec.items() if k not in ("kind", "unit"))
-        return f"{spec.get('kind', 'schedule')} {args} {at}".replace("  ", " ")
+        return visible(f"{spec.get('kind', 'schedule')} {args} {at}".replace("  ", " "))
     return base
 
 
@@ -60,16 +50,25 @@ class ReviewView:
         self.stale_info = False
         self.cursor = 0
         self.state = RunState.from_header(self.header)
-        self.charts: dict[str, Points] = {}
-        self.knob_order: list[str] = list(self.header.get("knobs", {}))
-        self.scheduled: set[str] = set()
-        self.lines: deque = deque(maxlen=MAX_LINES)
+        self.knob_order: list[str] = list(knob_names(self.header))
+        self.scheduled: set[str] = {k for k, d in knob_names(self.header).items()  # charted as live: what a schedule drives
+                                    if not (isinstance(d, str) and d.startswith("constant"))}
+        self.marks: list = []
+        self.entries: list = []
+        self.entries_added = 0  # counts the rebuilds: the event list wraps its lines again
         self.at_cursor: list[dict] = []  # the notable events at the cursor's step
-        self._rows: list[tuple] = []
+        self._charts: list[Chart] = []
+        self._rows: list = []
+        self._all_entries: list = []
+        self._indexed = 0
 
     @property
     def last_step(self) -> int:
         return self.timeline.last_step
+
+    @property
+    def x_end(self) -> int:
+        return self.cursor
 
     def events_of_note(self) -> list[int]:
         """The steps that have a notable event (edit, pause, checkpoint, warning, ...), ascending."""
@@ -92,81 +91,79 @@ class ReviewView:
             buckets = tl.buckets(step) if step > 0 else []
             bucket = tl.bucket
             here = tl.step_event(step) if step > 0 else None
-        self._fold(events, here)
-        self._charts(events, buckets, bucket, here)
-        self._table(events, here)
-        self.lines.clear()
-        for ev in events[-MAX_LINES * 2:]:
-            line = event_line(ev)
-            if line is not None:
-                self.lines.append(line)
-        self.at_cursor = [ev for ev in events if ev.get("step") == step and notable(ev)]
-
-    def _fold(self, events: list[dict], here: dict | None) -> None:
         st = RunState.from_header(self.header)
         for ev in events:
             st.apply(ev)
         if here is not None:
             st.apply(here)
         self.state = st
+        self._chart_data(events, buckets, bucket, here)
+        self._table(events, here)
+        self.marks = [m for m in map(mark_of, events) if m is not None and m[0] <= step]
+        self.entries = [e for e in self._listed() if e[0] <= step][-MAX_LINES:]
+        self.entries_added += 1
+        self.at_cursor = [ev for ev in events if ev.get("step") == step and notable(ev)]
 
-    def _charts(self, events, buckets, bucket: int, here: dict | None) -> None:
-        edits = [ev for ev in events if ev.get("type") == "edit"]
+    def _listed(self) -> list:
+        """Every event of the log that has a line in the event list, as (step, category, style, text); kept
+        from call to call and extended as the log grows (routine events, most of a long log, have none)."""
+        events = self.timeline.events
+        for ev in events[self._indexed:]:
+            cat, line = category(ev), event_line(ev)
+            if cat is not None and line is not None:
+                self._all_entries.append((ev["step"], cat, line[0], line[1]))
+        self._indexed = len(events)
+        return self._all_entries
 
-        def marks(knob: str | None) -> list[bool]:
-            """Buckets holding an update that an edit (of `knob`, or of any knob) applied to first."""
-            steps = sorted(ev["step"] + 1 for ev in edits if knob is None or ev["knob"] == knob)
-            out = []
-            for s0, *_ in buckets:
-                i = bisect.bisect_left(steps, s0)
-                out.append(i < len(steps) and steps[i] < s0 + bucket)
-            return out
-
-        def points(values: list, marked: list[bool], last) -> Points:
-            return Points([v for v in values if v is not None], [m for v, m in zip(values, marked) if v is not None], last)
-
-        charts = {"loss": points([b[1] for b in buckets], marks(None), here.get("loss") if here else None)}
-        for model in ("raw", *AVERAGED):
-            evals = [ev for ev in events if ev.get("type") == "eval" and ev.get("model", "raw") == model]
-            if model != "raw" and not evals:
-                continue
-            prefix = "" if model == "raw" else f"{model} "
-            for name, key in ((f"{prefix}val loss", "loss"), (f"{prefix}val acc", "acc")):
-                vals = [ev[key] for ev in evals if isinstance(ev.get(key), (int, float))]
-                charts[name] = Points(vals, [False] * len(vals), vals[-1] if vals else None)
-        knobs_here = (here or {}).get("knobs", {})
+    def _chart_data(self, events, buckets, bucket: int, here: dict | None) -> None:
+        centre = (bucket - 1) / 2
+        charts = [Chart("loss", "loss", "loss", [("train", METRIC_STYLE["loss"],
+                                                  Curve([b[0] + centre for b in buckets], [b[1] for b in buckets],
+                                                        here.get("loss") if here else None))])]
+        for metric in ("loss", "acc"):
+            series = []
+            for model in MODELS:
+                evals = [ev for ev in events if ev.get("type") == "eval" and ev.get("model", "raw") == model]
+                if model != "raw" and not evals:
+                    continue
+                style = METRIC_STYLE[metric] if model == "raw" else MODEL_STYLE[model]
+                series.append((model, style, Curve([ev["step"] for ev in evals], [ev.get(metric) for ev in evals])))
+            charts.append(Chart(f"val {metric}", f"val {metric}", "val", series, percent=metric == "acc"))
+        knobs_here = (here or {}).get("knobs") if isinstance((here or {}).get("knobs"), dict) else {}
         for k in list(knobs_here) + [k for b in buckets[:1] for k in b[2]]:
             if k not in self.knob_order:
                 self.knob_order.append(k)
-        edited = {ev["knob"] for ev in edits}
+        edited = {ev.get("knob") for ev in events if ev.get("type") == "edit"}
         for k in self.knob_order:
-            pts = charts[k] = points([b[2].get(k) for b in buckets], marks(k) if k in edited else [False] * len(buckets),
-                                     knobs_here.get(k))
-            if k in edited or (pts.values and min(pts.values) != max(pts.values)):
+            curve = Curve([b[0] for b in buckets], [b[2].get(k) for b in buckets], knobs_here.get(k))
+            if k in edited or (curve.values and min(curve.values) != max(curve.values)):
                 self.scheduled.add(k)
-        self.charts = charts
+            if k in self.scheduled:
+                charts.append(Chart(f"knob:{k}", visible(k), "knob", [(visible(k), KNOB_STYLE, curve)]))
+        self._charts = charts
 
     def _table(self, events: list[dict], here: dict | None) -> None:
-        described = self.header.get("knobs", {})
-        active: dict[str, dict] = {}
+        described = knob_names(self.header)
+        active: dict = {}
         for ev in events:
             if ev.get("type") == "edit":
-                if ev["op"] == "revert":
-                    active.pop(ev["knob"], None)
+                if ev.get("op") == "revert":
+                    active.pop(ev.get("knob"), None)
                 else:
-                    active[ev["knob"]] = ev
-        later: dict[str, dict] = {}
+                    active[ev.get("knob")] = ev
+        later: dict = {}
         for ev in self.timeline.events:
-            if ev.get("type") == "edit" and ev["step"] > self.cursor and ev["knob"] not in later:
-                later[ev["knob"]] = ev
-        knobs = (here or {}).get("knobs", {})
+            if ev.get("type") == "edit" and ev["step"] > self.cursor and ev.get("knob") not in later:
+                later[ev.get("knob")] = ev
+        knobs = (here or {}).get("knobs") if isinstance((here or {}).get("knobs"), dict) else {}
         rows = []
         for k in self.knob_order:
-            base = described.get(k, "")
+            base = visible(described.get(k, ""))
             ev = active.get(k)
-            sched = describe_edit(ev, base) if ev else base
             nxt = later.get(k)
-            rows.append((k, fmt(knobs.get(k)), sched, ev["op"] if ev else "", f"{nxt['op']} @{nxt['step']}" if nxt else "-"))
+            rows.append(knob_row(k, knobs.get(k), describe_edit(ev, base) if ev else base,
+                                 visible(ev.get("op")) if ev else "",
+                                 visible(f"{nxt.get('op')} @{nxt['step']}") if nxt else "-"))
         self._rows = rows
 
     def time_at(self, step: int) -> float:
@@ -199,10 +196,15 @@ class ReviewView:
                 pts.append((tl.last_step, tl.last_time))
         return pts
 
-    def chart_names(self) -> list[str]:
-        averaged = [f"{m} {c}" for m in AVERAGED for c in ("val loss", "val acc") if f"{m} {c}" in self.charts]
-        return list(FIXED_CHARTS) + averaged + [k for k in self.knob_order if k in self.scheduled]
+    def charts(self) -> list[Chart]:
+        return self._charts
 
-    def knob_rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(knob, value at the cursor, schedule in force, edit op, the knob's next logged edit)."""
+    def chart_names(self) -> list[str]:
+        return [c.title for c in self._charts]
+
+    def eval_line(self) -> str | None:
+        return eval_line_of(self.state.evals)
+
+    def knob_rows(self) -> list:
+        """KnobRow(knob, value at the cursor, schedule in force, edit op, the knob's next logged edit, ...)."""
         return self._rows

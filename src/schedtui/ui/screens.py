@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 KEYS = [
-    ("space", "pause / resume (the run stops at the next step boundary)"),
-    ("e", "edit the selected knob: set a value, scale, or a new schedule from here"),
+    ("space", "pause / resume (at the next step boundary)"),
+    ("e", "edit the selected knob: set, scale, or a new schedule"),
     ("r", "revert the selected knob to its preset schedule"),
-    ("up/down", "select a knob in the table"),
+    ("up/down", "select a knob (scroll the event list when it has focus)"),
     ("v", "validate now"),
     ("c", "checkpoint now"),
-    ("w", "start SWA (lr into its SWA phase, weights averaged); again: stop averaging"),
+    ("w", "start SWA (lr to its SWA phase, weights averaged); stop"),
     ("b", "update_bn on the SWA model, then evaluate it"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
-    ("q", "quit (asks first while the run goes; the log gets its end event)"),
+    ("q", "quit (asks first while the run goes; the log gets its end)"),
 ]
 
 
@@ -32,10 +33,15 @@ class HelpScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         width = max(8, *(len(k) for k, _ in self.keys))
+        text = Text()
+        for i, (k, what) in enumerate(self.keys):
+            text.append(("\n" if i else "") + f"{k:>{width}}", style="bold")
+            text.append(f"  {what}")
         with Vertical(id="help-box"):
-            yield Label("[b]schedtui keys[/b]")
-            yield Static("\n".join(f"[b]{k:>{width}}[/b]  {what}" for k, what in self.keys), id="help-keys")
-            yield Label("[grey62]escape closes[/]")
+            yield Label(Text("schedtui keys", style="bold"))
+            with VerticalScroll(id="help-scroll"):
+                yield Static(text, id="help-keys")
+            yield Label(Text("escape closes", style="grey62"))
 
 
 class ConfirmQuit(ModalScreen[bool]):

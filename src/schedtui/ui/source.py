@@ -1,8 +1,24 @@
 """Where the UI gets a run from: one small interface, so the screen never touches the engine.
 
-A run source has `header` (None until known), `poll()` (the events since the last
-call, in order), `send(command, **args)` (a `concurrent.futures.Future` with the
-resulting event or a UserError), `error` (a start-up failure), `live` and `ended`.
+A run source has:
+- `header`: the log's header (None until known);
+- `poll()`: the events since the last call, in order (the header first, once);
+- `send(command, **args)`: a `concurrent.futures.Future` with the resulting event
+  or a UserError;
+- `error` (a start-up failure, else None), `live` (commands can change the run),
+  `ended` (an `end` event has been polled);
+- `history` and `history_seq`: a run that already has recorded history (a resumed
+  run, a run the screen attaches to) says where: `history` is its events.jsonl
+  (a Path; None: no history, everything comes through `poll()`), and
+  `history_seq` the seq of the last event before the first one `poll()` returns
+  (the file holds every event through it; `poll()` returns only events after it).
+  Both are set by the time `header` is. The screen reads the file through
+  `events.timeline.Timeline` (bounded memory, whatever the run's length), then
+  applies the polled events it has not read: the file may have grown past
+  `history_seq` meanwhile, so it skips polled events whose seq the file gave it.
+- `pid` (optional): the process that runs the training, when it is not this one
+  (an attached screen), for the resource line; without it the screen shows this
+  process's use when the source runs the engine here (`engine` is not None).
 
 - `LiveSource` starts the run on a background thread (building it imports torch,
   which takes seconds), so the first screen is up before torch is loaded.
@@ -36,6 +52,9 @@ class LiveSource:
         self.run_dir = None
         self._events: queue.SimpleQueue | None = None
         self._header_pending = False
+        self._first: list[dict] = []  # the first queued event, read to learn history_seq
+        self.history = None
+        self.history_seq = 0
         self.ended = False
         self._thread = threading.Thread(target=self._boot, name="schedtui-start", daemon=True)
 
@@ -50,9 +69,18 @@ class LiveSource:
         except BaseException as e:  # shown by the UI; a UserError is one line for the user
             self.error = e
             return
-        self.engine, self.run_dir, self._events = run.engine, run.run_dir, run.events
+        self.engine, self.run_dir = run.engine, run.run_dir
+        head_seq = run.header.get("seq", 0) if isinstance(run.header.get("seq"), int) else 0
+        try:  # the queue holds every event from the one after what the log held when it was opened
+            self._first = [run.events.get_nowait()]
+            self.history_seq = self._first[0]["seq"] - 1
+        except queue.Empty:
+            self.history_seq = head_seq
+        if self.history_seq > head_seq and run.run_dir is not None:  # a resumed run: its past is in its log
+            self.history = run.run_dir / "events.jsonl"
         self.header = run.header
         self._header_pending = True
+        self._events = run.events  # last: poll() starts here, the header and history known
 
     def wait_started(self, timeout: float | None = None) -> None:
         """Wait for the start-up thread (a quit during start-up must still stop what it starts)."""
@@ -66,6 +94,11 @@ class LiveSource:
         if self._header_pending:
             self._header_pending = False
             out.append(self.header)
+        out += self._first
+        self._first = []
+        for ev in out[1:]:
+            if ev["type"] == "end":
+                self.ended = True
         get = self._events.get_nowait
         try:
             for _ in range(MAX_EVENTS_PER_POLL):
@@ -91,6 +124,8 @@ class LogSource:
     live = False
     error = None
     engine = None
+    history = None
+    history_seq = 0
 
     def __init__(self, header: dict, events: list[dict], run_dir=None):
         self.header, self._events, self.run_dir = header, list(events), run_dir

@@ -1,164 +1,291 @@
-"""What the screen shows, folded from events: chart series, event-list lines, knob rows.
+"""What the live screen shows, folded from a run's events: charts on one step axis, marks, listed events, knob rows.
 
-`RunView.apply(event)` is called for each event a source delivers; the app reads
-the view once per frame (a few times a second). Chart memory is bounded (`Series`). No
-torch, no textual (rich is not needed either).
+`RunView.apply(event)` is called for each event a source delivers (and, for a
+run with recorded history, `add_bucket` for the downsampled steps of its log:
+see `ui.history`); the app reads the view once per frame. Replay's `ReviewView`
+has the same interface (`state`, `header`, `x_end`, `charts()`, `marks`,
+`entries`, `eval_line()`, `knob_rows()`), computed at a cursor.
+
+- charts: the training loss, validation loss and accuracy (the raw model's and
+  the averaged models', overlaid), then every knob that is scheduled, edited or
+  moving; all share the x-axis of steps.
+- marks: (step, style) of edits (at the first update they apply to), pauses,
+  resumes and SWA starts and stops, drawn in the same column of every chart.
+- entries: (step, category, style, text) of the events worth a line (not the
+  routine ones: `text.routine`), bounded.
+Every string from the run is made visible (`safe_text`). Chart memory is bounded
+(`StepSeries`). No torch, no textual.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass
+from typing import NamedTuple
+
 from schedtui.events.state import RunState
-from schedtui.ui.series import Series
+from schedtui.safe_text import visible
+from schedtui.ui.series import StepSeries
+from schedtui.ui.text import category, eval_line_of, event_line, fmt, full  # noqa: F401  (event_line, fmt: re-exported)
 
-FIXED_CHARTS = ("loss", "val loss", "val acc")
-AVERAGED = ("swa", "ema")  # averaged models get their own validation charts, after the raw model's
+MODELS = ("raw", "swa", "ema")
+MODEL_STYLE = {"swa": "bright_cyan", "ema": "bright_magenta"}
+METRIC_STYLE = {"loss": "red", "acc": "green"}
+KNOB_STYLE = "dodger_blue1"
+MARK_STYLE = {"edit": "bold yellow", "pause": "grey50", "resume": "grey50", "resumed": "bold green", "swa": "bold cyan"}
+MAX_ENTRIES = 5000
+MAX_MARKS = 2000
 
 
-def fmt(v, spec: str = ".4g") -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float) and v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e5):
-        return format(v, ".2e" if spec in (".3g", ".4g") else ".3e")
-    return format(v, spec)
+@dataclass
+class Chart:
+    key: str  # stable: "loss", "val loss", "val acc", "knob:<name>"
+    title: str  # shown (made visible)
+    kind: str  # "loss" (smoothable), "val" (overlaid models), "knob" (never smoothed)
+    series: list  # [(label, style, StepSeries | Curve)], drawn in order (later on top)
+    percent: bool = False  # values shown as percentages
 
 
-def event_line(ev: dict) -> tuple[str, str] | None:
-    """(style, text) for the event list, or None for events it does not list (steps, epochs)."""
+class KnobRow(NamedTuple):
+    knob: str  # the knob's name as the run knows it (commands use it)
+    value: str
+    schedule: str
+    edit: str
+    next: str
+    name: str  # as shown
+    detail: str  # the full line for the selected knob
+
+
+def mark_of(ev: dict) -> tuple[int, str] | None:
+    """(step, style) of an event that marks the charts, or None."""
     t, step = ev.get("type"), ev.get("step")
-    where = f"{step:>6} "
+    if not isinstance(step, int):
+        return None
     if t == "edit":
-        op = ev["op"]
-        how = {"set": "set", "revert": "revert"}.get(op)
-        if op == "scale":
-            how = f"x{fmt(ev.get('factor'), '.3g')}"
-        elif op == "schedule":
-            how = str(ev.get("spec", {}).get("kind", "schedule"))
-        return "cyan", f"{where}{ev['knob']} {fmt(ev.get('old'), '.3g')}→{fmt(ev.get('new'), '.3g')} {how}"
+        return step + 1, MARK_STYLE["edit"]  # an edit at step k applies to update k+1 on
     if t == "pause":
-        return "yellow", f"{where}paused ({ev.get('reason', 'user')})"
+        return step, MARK_STYLE["pause"]
     if t == "resume":
-        if "checkpoint" in ev:
-            return "bold green", f"{where}resumed from {str(ev['checkpoint']).rsplit('/', 1)[-1]}"
-        return "green", f"{where}resumed"
-    if t == "eval":
-        why = " (manual)" if ev.get("reason") == "manual" else ""
-        model = ev.get("model", "raw")
-        which = "" if model == "raw" else f" {model}"
-        acc = ev.get("acc")
-        acc_s = f" acc {fmt(acc, '.1%')}" if isinstance(acc, (int, float)) and acc == acc else ""  # none for a regression
-        return "" if model == "raw" else "cyan", f"{where}val{which} {fmt(ev.get('loss'), '.3g')}{acc_s}{why}"
-    if t == "swa":
-        op = ev.get("op")
-        if op == "start":
-            unit = ev.get("update_unit", "epoch")
-            return "bold cyan", f"{where}SWA started (averaging every {ev.get('update_every', 1)} {unit})"
-        if op == "stop":
-            return "cyan", f"{where}SWA stopped ({ev.get('n_averaged')} averaged)"
-        if op == "update_bn":
-            return "cyan", f"{where}SWA update_bn"
-        return None  # updates: too many to list; the chart shows them
-    if t == "early_stop":
-        restored = ", best weights restored" if ev.get("restored") else ""
-        return "bold magenta", (f"{where}early stop: {ev.get('metric')} no better for {ev.get('evaluations_without_improvement')}"
-                                f" evals; best {fmt(ev.get('best'), '.4g')} @{ev.get('best_step')}{restored}")
-    if t == "checkpoint":
-        return "magenta", f"{where}checkpoint {ev.get('path')}"
-    if t == "warning":
-        return "bold yellow", f"{where}warning: {ev.get('message')}"
-    if t == "error":
-        return "bold red", f"{where}error: {ev.get('message')} (traceback: {ev.get('traceback_file')})"
-    if t == "end":
-        why = f" ({ev['reason']})" if ev.get("reason") else ""
-        return "bold", f"{where}run {ev.get('status')}{why}"
+        return step, MARK_STYLE["resumed" if "checkpoint" in ev else "resume"]
+    if t == "swa" and ev.get("op") in ("start", "stop"):
+        return step, MARK_STYLE["swa"]
     return None
 
 
+def knob_names(header: dict | None) -> dict:
+    knobs = (header or {}).get("knobs")
+    return knobs if isinstance(knobs, dict) else {}
+
+
 class RunView:
+    grows = True  # a live run: the charts' x-axis runs on past the last step (see `plot.nice_end`)
+
     def __init__(self, capacity: int = 1024):
         self.capacity = capacity
         self.state: RunState | None = None
         self.header: dict | None = None
-        self.charts: dict[str, Series] = {name: Series(capacity) for name in FIXED_CHARTS}
+        self.series: dict[str, StepSeries] = {"loss": StepSeries(capacity)}
         self.knob_order: list[str] = []
         self.scheduled: set[str] = set()
-        self.new_lines: list[tuple[str, str]] = []
+        self.marks: deque = deque(maxlen=MAX_MARKS)
+        self.entries: deque = deque(maxlen=MAX_ENTRIES)
+        self.entries_added = 0  # ever: the event list tells new entries by it
         self.knob_info: dict = {}  # knob -> {"schedule", "override", "next", ...} from the engine's describe
         self.stale_info = True  # an edit or epoch happened: ask the engine to describe the knobs again
         self.last_edit: dict | None = None
+        self._const: dict = {}  # knob -> (the first step, its value) while it has not moved
+        self.x_end = 0  # the last step: the charts' x-axis ends here
 
-    def apply(self, ev: dict) -> None:
+    # ---- folding events ------------------------------------------------------------------------
+    def apply(self, ev: dict, chart: bool = True) -> None:
         t = ev.get("type")
         if t == "header":
-            self.header = ev
-            self.state = RunState.from_header(ev)
-            descr = ev.get("knobs", {})
-            self.knob_order = list(descr)
-            self.scheduled = {k for k, d in descr.items() if not d.startswith("constant")}
-            for k in self.knob_order:
-                self.charts.setdefault(k, Series(self.capacity))
+            self._header(ev)
             return
         if self.state is None:
             return
+        step = ev.get("step") if isinstance(ev.get("step"), int) else self.state.step
+        if t == "resume" and "checkpoint" in ev:  # resumed from a checkpoint: the steps go on from its step
+            self.state.step = self.x_end = step
         self.state.apply(ev)
-        step = ev.get("step", 0)
         if t == "step":
-            self.charts["loss"].append(step, ev.get("loss"))
-            for k, v in ev.get("knobs", {}).items():
-                series = self.charts.get(k)
-                if series is None:
-                    series = self.charts[k] = Series(self.capacity)
-                    self.knob_order.append(k)
-                if series.last is not None and v != series.last:
-                    self.scheduled.add(k)
-                series.append(step, v)
-        elif t == "eval":
+            if chart:
+                self._step(step, ev)
+            return
+        if t == "eval":
             model = ev.get("model", "raw")
-            prefix = "" if model == "raw" else f"{model} "
-            for name, key in ((f"{prefix}val loss", "loss"), (f"{prefix}val acc", "acc")):
-                self.charts.setdefault(name, Series(self.capacity)).append(step, ev.get(key))
-        elif t == "swa" and ev.get("op") in ("start", "stop"):
-            self.charts["loss"].mark_next()
+            if model in MODELS:
+                for metric in ("loss", "acc"):
+                    self._series(f"val {metric}/{model}").add(step, ev.get(metric))
         elif t == "edit":
-            self.scheduled.add(ev["knob"])
-            self.charts.setdefault(ev["knob"], Series(self.capacity)).mark_next()
-            self.charts["loss"].mark_next()
+            knob = ev.get("knob")
+            if isinstance(knob, str):
+                self.scheduled.add(knob)
+                self._knob(knob)
             self.stale_info = True
             self.last_edit = ev
         elif t == "epoch":
             self.stale_info = True
+        mark = mark_of(ev)
+        if mark is not None:
+            self.marks.append(mark)
+        self._entry(ev, step)
+
+    def apply_all(self, events: list[dict]) -> None:
+        """`apply` each event; a run of steps in one go (the state takes only the last: it keeps no history)."""
+        steps: list[dict] = []
+        for ev in events:
+            if ev.get("type") == "step" and self.state is not None and isinstance(ev.get("step"), int):
+                steps.append(ev)
+                continue
+            if steps:
+                self._steps(steps)
+                steps = []
+            self.apply(ev)
+        if steps:
+            self._steps(steps)
+
+    def _steps(self, evs: list[dict]) -> None:
+        """A run of step events: the loss and each moving knob's values taken in one go per series."""
+        self.state.apply(evs[-1])
+        knobs = [ev.get("knobs") for ev in evs]
+        if not all(isinstance(k, dict) for k in knobs) or any(k.keys() != knobs[0].keys() for k in knobs):
+            for ev in evs:  # knobs missing or changing from step to step: one at a time
+                self._step(ev["step"], ev)
+            return
+        steps = [ev["step"] for ev in evs]
+        self.x_end = steps[-1]
+        self.series["loss"].extend(steps, [ev.get("loss") for ev in evs])
+        for k in knobs[0]:
+            values = [kv[k] for kv in knobs]
+            if k not in self.scheduled:
+                held = self._const.get(k)
+                if held is None:
+                    self._const[k] = held = (steps[0], values[0])
+                    self._knob(k).last = values[0] if isinstance(values[0], (int, float)) else None
+                if values.count(held[1]) == len(values):
+                    self.series[k].last = values[-1]
+                    continue
+                for st, v in zip(steps, values):  # it starts moving in this run
+                    self._step_knob(k, st, v)
+                continue
+            self.series[k].extend(steps, values)
+
+    def _header(self, ev: dict) -> None:
+        self.header = ev
+        self.state = RunState.from_header(ev)
+        descr = knob_names(ev)
+        for k, d in descr.items():
+            self._knob(k)
+            if not (isinstance(d, str) and d.startswith("constant")):
+                self.scheduled.add(k)
+
+    def _step(self, step: int, ev: dict) -> None:
+        self.x_end = step
+        self.series["loss"].add(step, ev.get("loss"))
+        knobs = ev.get("knobs")
+        if not isinstance(knobs, dict):
+            return
+        for k, v in knobs.items():
+            self._step_knob(k, step, v)
+
+    def _step_knob(self, k, step: int, v) -> None:
+        if k in self.scheduled:
+            (self.series.get(k) or self._knob(k)).add(step, v)
+            return
+        # a knob that has not moved: no chart, no points (half the knobs of a run, every step); its value
+        # and the first step it had it are enough to draw its past if it starts moving
+        held = self._const.get(k)
+        if held is None:
+            self._const[k] = (step, v)
+            self._knob(k).last = v if isinstance(v, (int, float)) else None
+        elif v != held[1]:
+            self.scheduled.add(k)
+            s = self.series.get(k) or self._knob(k)
+            s.add(held[0], held[1])
+            if step - 1 > held[0]:
+                s.add(step - 1, held[1])
+            s.add(step, v)
+        else:
+            self.series[k].last = v
+
+    def add_bucket(self, step: int, width: int, loss, knobs: dict) -> None:
+        """Steps step..step+width-1 of a recorded history, as one point: the mean loss, the knobs' values."""
+        self.x_end = max(self.x_end, step + width - 1)
+        self.series["loss"].add(step + (width - 1) / 2, loss, weight=width)
+        for k, v in (knobs if isinstance(knobs, dict) else {}).items():
+            s = self.series.get(k) or self._knob(k)
+            if s.last is not None and v != s.last:
+                self.scheduled.add(k)
+            s.add(step, v, weight=width)
+        self._const.clear()  # the history has every knob's points
+
+    def _knob(self, k) -> StepSeries:
+        if k not in self.series:
+            self.series[k] = StepSeries(self.capacity)
+            self.knob_order.append(k)
+        return self.series[k]
+
+    def _series(self, key: str) -> StepSeries:
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = StepSeries(self.capacity)
+        return s
+
+    def _entry(self, ev: dict, step: int) -> None:
+        cat = category(ev)
+        if cat is None:
+            return
         line = event_line(ev)
         if line is not None:
-            self.new_lines.append(line)
+            self.entries.append((step, cat, line[0], line[1]))
+            self.entries_added += 1
 
-    def take_lines(self) -> list[tuple[str, str]]:
-        out, self.new_lines = self.new_lines, []
+    # ---- what the widgets read -------------------------------------------------------------------
+    def charts(self) -> list[Chart]:
+        out = [Chart("loss", "loss", "loss", [("train", METRIC_STYLE["loss"], self.series["loss"])])]
+        for metric in ("loss", "acc"):
+            got = [(m, METRIC_STYLE[metric] if m == "raw" else MODEL_STYLE[m], self.series[f"val {metric}/{m}"])
+                   for m in MODELS if f"val {metric}/{m}" in self.series]
+            out.append(Chart(f"val {metric}", f"val {metric}", "val", got, percent=metric == "acc"))
+        for k in self.knob_order:
+            if k in self.scheduled:
+                out.append(Chart(f"knob:{k}", visible(k), "knob", [(visible(k), KNOB_STYLE, self.series[k])]))
         return out
 
-    def chart_names(self) -> list[str]:
-        """Loss and validation charts (the averaged models' too, once evaluated), then one per scheduled
-        (or edited, or moving) knob."""
-        averaged = [f"{m} {c}" for m in AVERAGED for c in ("val loss", "val acc") if f"{m} {c}" in self.charts]
-        return list(FIXED_CHARTS) + averaged + [k for k in self.knob_order if k in self.scheduled]
+    def eval_line(self) -> str | None:
+        return eval_line_of(self.state.evals) if self.state is not None else None
 
-    def knob_rows(self) -> list[tuple[str, str, str, str, str]]:
-        """(knob, value, schedule, edit, next change) for the knob table."""
+    def knob_rows(self) -> list[KnobRow]:
         state = self.state
+        header_knobs = knob_names(self.header)
         rows = []
         for k in self.knob_order:
-            info = self.knob_info.get(k, {})
+            info = self.knob_info.get(k) or {}
             value = state.knobs.get(k) if state else None
             if value is None:
                 value = info.get("value")
-            sched = info.get("schedule") or (self.header or {}).get("knobs", {}).get(k, "")
-            edit = info.get("override") or ""
-            nxt = info.get("next")
-            if state is not None and state.end is not None:
-                nxt_s = "-"  # the run is over: whatever was described as next will not come
-            elif nxt is None:
-                nxt_s = "-" if info else ""
-            elif nxt.get("every_step"):
-                nxt_s = "every step"
-            else:
-                nxt_s = f"{fmt(nxt['value'])} @{nxt['step']}"
-            rows.append((k, fmt(value), sched, edit, nxt_s))
+            sched = visible(info.get("schedule") or header_knobs.get(k, ""))
+            edit = visible(info.get("override") or "")
+            rows.append(knob_row(k, value, sched, edit, self._next(info), info.get("bounds")))
         return rows
+
+    def _next(self, info: dict) -> str:
+        nxt, state = info.get("next"), self.state
+        if state is not None and state.end is not None:
+            return "-"  # the run is over: whatever was described as next will not come
+        if not isinstance(nxt, dict):
+            return "-" if info else ""
+        if nxt.get("every_step"):
+            return "every step"
+        if state is not None and isinstance(nxt.get("step"), int) and nxt["step"] <= state.step:
+            return "…"  # passed since it was described: asked again at the next epoch or edit
+        return f"{fmt(nxt.get('value'))} @{nxt.get('step')}"
+
+
+def knob_row(k, value, sched: str, edit: str, nxt: str, bounds=None) -> KnobRow:
+    name = visible(k)
+    parts = [f"{name} = {full(value)}", sched or "-", f"edit: {edit}" if edit else "no edit", f"next: {nxt or '-'}"]
+    if bounds:
+        parts.append(f"range {visible(bounds)}")
+    return KnobRow(k, fmt(value), sched, edit, nxt, name, "  ·  ".join(parts))
