@@ -142,7 +142,7 @@ def test_an_unknown_run_is_one_line_exit_2(runs):
 
 def test_attach_shows_the_run_with_the_edit_and_q_detaches(runs):
     cwd, run, _, _ = runs
-    status, tail = run_in_pty(["attach", "--runs-dir", str(run.parent)], [("set 0.3", ["q"])])  # the newest running run
+    status, tail = run_in_pty(["attach", "--runs-dir", str(run.parent)], [("\u21920.3 set", ["q"])])  # the newest running run
     assert status == 0, tail[-2000:]
     assert b"detached; the run goes on" in tail
     st = json.loads(schedtui("ctl", run, "status", cwd=cwd).stdout)
