@@ -105,9 +105,9 @@ class RunView:
         if self.state is None:
             return
         step = ev.get("step") if isinstance(ev.get("step"), int) else self.state.step
-        if t == "resume" and "checkpoint" in ev:  # resumed from a checkpoint: the steps go on from its step
-            self.state.step = self.x_end = step
-        self.state.apply(ev)
+        self.state.apply(ev)  # (a resume from a checkpoint rolls the state back to its step: the fold's rule)
+        if t == "resume" and "checkpoint" in ev:  # the steps go on from the checkpoint's step
+            self.x_end = step
         if t == "step":
             if chart:
                 self._step(step, ev)
