@@ -31,12 +31,12 @@ def run_in_pty(args, keys_when, timeout=60.0, python_args=None):
                 chunk = b""
             seen += chunk
         if pending and pending[0][0].encode() in seen:
-            _, keys = pending.pop(0)
+            want, keys = pending.pop(0)
+            seen = seen[seen.index(want.encode()) + len(want):]  # what came after it may be the next one's
             time.sleep(0.3)
             for key in keys:
                 os.write(fd, key.encode())
                 time.sleep(0.3)
-            seen = b""
         done, code = os.waitpid(pid, os.WNOHANG)
         if done:
             status = os.waitstatus_to_exitcode(code)

@@ -1,43 +1,121 @@
 """The training's own output kept while a screen has the terminal: every line, with the step it came at.
 
-`OutputCapture(path, step)` points this process's stdout and stderr (the file
-descriptors 1 and 2: prints, warnings, logging, and what C extensions write)
-at a pipe; a thread reads it and appends each line to `path` (the run's
-`output.log`) as `[step N] line`, `step()` telling the step of the moment. Python's
-`sys.stdout`/`sys.stderr` are line-buffered meanwhile, so a print arrives at
-once. `close()` puts the descriptors back and writes what is left. The live
-screen's console pane shows the last lines of that file. Pure stdlib; no torch,
-textual or rich.
+`OutputCapture(path, step)` sends this process's output to `path` (the run's
+`output.log`), each line as `[step N] line`, `step()` telling the step of the
+moment:
+- Python's `sys.stdout`/`sys.stderr` (prints, warnings, logging) are replaced by
+  streams that tag each line with the step *when it is written*, so a print
+  after step 50 says step 50 however busy the machine is;
+- the file descriptors 1 and 2 (what C extensions and child processes write)
+  point at a pipe that a thread reads, tagging each line when it is read.
+`close()` puts everything back and writes what is left. The live screen's
+console pane shows the last lines of that file. Pure stdlib; no torch, textual
+or rich.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import threading
 from pathlib import Path
 
+_LONGEST = 65536  # a line longer than this (a progress bar without newlines) is written in pieces
+
+
+class _Sink:
+    """The file both paths write to: whole tagged lines, under one lock."""
+
+    def __init__(self, path: Path, step):
+        self._file = open(path, "ab", buffering=0)
+        self._step, self._lock = step, threading.Lock()
+
+    def step(self) -> int:
+        try:
+            return int(self._step())
+        except Exception:
+            return 0
+
+    def lines(self, lines: list[bytes], step: int | None = None) -> None:
+        if not lines:
+            return
+        step = self.step() if step is None else step
+        data = b"".join(b"[step %d] %s\n" % (step, line) for line in lines)
+        with self._lock:
+            try:
+                self._file.write(data)
+            except (OSError, ValueError):  # a full disk (or closed): the line is lost, the training is not
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class _StepStream(io.TextIOBase):
+    """A text stream standing in for sys.stdout or sys.stderr: each line tagged with the step it was written at."""
+
+    def __init__(self, sink: _Sink, fd: int, original):
+        self._sink, self._fd, self._original = sink, fd, original
+        self._rest, self._lock = "", threading.Lock()
+
+    @property
+    def encoding(self):  # what code that writes bytes by hand asks for
+        return getattr(self._original, "encoding", "utf-8") or "utf-8"
+
+    @property
+    def errors(self):
+        return "backslashreplace"
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:  # faulthandler and subprocess write to the descriptor, which is captured too
+        return self._fd
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        step = self._sink.step()
+        with self._lock:
+            parts = (self._rest + text).split("\n")
+            self._rest = parts.pop()
+            if len(self._rest) > _LONGEST:
+                parts.append(self._rest)
+                self._rest = ""
+        self._sink.lines([p.encode("utf-8", "backslashreplace") for p in parts], step)
+        return len(text)
+
+    def flush(self) -> None:  # a partial line waits for its newline (or close)
+        pass
+
+    def finish(self) -> None:
+        with self._lock:
+            rest, self._rest = self._rest, ""
+        if rest:
+            self._sink.lines([rest.encode("utf-8", "backslashreplace")])
+
 
 class OutputCapture:
     def __init__(self, path: Path, step):
-        self.path, self.step = Path(path), step
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except (OSError, ValueError):
+            except (OSError, ValueError, AttributeError):
                 pass
+        self._sink = _Sink(Path(path), step)
         self._saved = (os.dup(1), os.dup(2))
         self._r, w = os.pipe()
         os.dup2(w, 1)
         os.dup2(w, 2)
         os.close(w)
-        self._buffering = []
-        for stream in (sys.stdout, sys.stderr):
-            reconfigure = getattr(stream, "reconfigure", None)
-            if reconfigure is not None:
-                self._buffering.append((stream, getattr(stream, "line_buffering", False)))
-                reconfigure(line_buffering=True)
-        self._file = open(self.path, "ab", buffering=0)
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout = _StepStream(self._sink, 1, self._streams[0])
+        sys.stderr = _StepStream(self._sink, 2, self._streams[1])
         self._thread = threading.Thread(target=self._copy, name="schedtui-output", daemon=True)
         self._thread.start()
 
@@ -52,37 +130,20 @@ class OutputCapture:
                 break
             lines = (rest + chunk).split(b"\n")
             rest = lines.pop()
-            if lines:
-                step = self._step()
-                self._write(b"".join(b"[step %d] %s\n" % (step, line) for line in lines))
+            self._sink.lines(lines)
         if rest:
-            self._write(b"[step %d] %s\n" % (self._step(), rest))
+            self._sink.lines([rest])
         os.close(self._r)
 
-    def _step(self) -> int:
-        try:
-            return int(self.step())
-        except Exception:
-            return 0
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self._file.write(data)
-        except OSError:  # a full disk: the line is lost, the training is not
-            pass
-
     def close(self) -> None:
-        """Back to the terminal; the lines still in the pipe are written first."""
+        """Back to the terminal; the lines still waiting are written first."""
         for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
+            if isinstance(stream, _StepStream):
+                stream.finish()
+        sys.stdout, sys.stderr = self._streams
         os.dup2(self._saved[0], 1)  # the pipe's last writer goes: the reader sees its end
         os.dup2(self._saved[1], 2)
         for fd in self._saved:
             os.close(fd)
         self._thread.join(5)
-        for stream, was in self._buffering:
-            stream.reconfigure(line_buffering=was)
-        self._file.close()
+        self._sink.close()
