@@ -142,7 +142,7 @@ def test_an_unknown_run_is_one_line_exit_2(runs):
 
 def test_attach_shows_the_run_with_the_edit_and_q_detaches(runs):
     cwd, run, _, _ = runs
-    status, tail = run_in_pty(["attach", "--runs-dir", str(run.parent)], [("\u21920.3 set", ["q"])])  # the newest running run
+    status, tail = run_in_pty(["attach", "--runs-dir", str(run.parent)], [("\u21920.3 set", ["q"]), ("The run is still going", ["d"])])  # the newest
     assert status == 0, tail[-2000:]
     assert b"detached; the run goes on" in tail
     st = json.loads(schedtui("ctl", run, "status", cwd=cwd).stdout)
@@ -197,7 +197,7 @@ def test_ctl_stop_ends_the_run_stopped_with_a_checkpoint(runs):
     events = log_events(run)
     assert events[-1] == end and events[-2] == ck and (cwd / ck["path"]).is_file()
     stop_by = [e for e in events if e.get("by") == "ctl"]
-    assert [e["type"] for e in stop_by] == ["edit"]  # stop itself makes no event but the end
+    assert [e["type"] for e in stop_by] == ["edit", "end"]  # stop makes no event of its own; the end says who
     wait_for(lambda: not sock.exists() and not (run / "control.json").exists(), 10, "the socket removed")
     done = schedtui("ctl", run, "pause", cwd=cwd)
     assert done.returncode == 2 and f"no running run (it ended stopped at step {end['step']})" in done.stderr

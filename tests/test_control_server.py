@@ -83,11 +83,12 @@ def test_the_socket_is_private_recorded_serves_several_clients_and_goes_with_the
 
 
 def test_an_attached_source_gets_every_event_once_in_order_and_steers_as_attach(tmp_path):
-    run = started(tmp_path, "epochs=400")
+    run = started(tmp_path, "epochs=20000")
     log_path = run.run_dir / "events.jsonl"
     run.engine.start()
     wait_for(lambda: log_path.read_bytes().count(b'"type":"step"') > 50, what="steps in the log")
     source = RemoteSource(Connection(socket_of(run), "attach"), run.run_dir)  # mid-run: history, then live
+    assert source.history == log_path and source.history_seq > 50  # the past: the screen reads it, bounded
     source.begin()
     seen = source.poll()
     assert seen[0]["type"] == "header"
@@ -95,14 +96,16 @@ def test_an_attached_source_gets_every_event_once_in_order_and_steers_as_attach(
     assert ev["type"] == "edit" and ev["by"] == "attach" and ev["new"] == 0.2
     with pytest.raises(UserError, match="dropout"):
         source.send("edit", knob="dropout", op="set", value=1.5).result(30)
+    source.send("stop").result(30)
     while not source.ended:
         seen += source.poll()
         assert source.error is None
         time.sleep(0.05)
     seen += source.poll()
     assert run.engine.join(30)
-    assert [e["seq"] for e in seen] == list(range(len(seen)))  # the header's 0, then 1, 2, ... with no gap or repeat
-    assert seen[1:] == read_log(log_path).events
+    first = source.history_seq + 1  # after the header: every event past the history, with no gap or repeat
+    assert [e["seq"] for e in seen[1:]] == list(range(first, first + len(seen) - 1))
+    assert seen[1:] == read_log(log_path).events[first - 1:] and seen[-1]["by"] == "attach"
 
 
 def test_a_client_that_never_reads_falls_behind_and_holds_nothing_up(tmp_path, monkeypatch):

@@ -143,7 +143,7 @@ def test_your_loop_under_the_live_screen_in_a_terminal(tmp_path, monkeypatch):
 
     monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child imports examples/ from here
     code = f"from examples.own_loop import main; print('status', main(epochs=20000, runs_dir={str(tmp_path / 'runs')!r}))"
-    status, tail = run_in_pty([], [("RUNNING", ["q"]), ("Stop it and quit?", ["y"])], python_args=["-c", code])
+    status, tail = run_in_pty([], [("RUNNING", ["q"]), ("The run is still going", ["s"])], python_args=["-c", code])
     assert status == 0 and b"status stopped" in tail, tail[-2000:]
     (run,) = (tmp_path / "runs").iterdir()
     log = read_log(run / "events.jsonl")

@@ -108,7 +108,7 @@ def test_the_ui_ends_the_run_as_interrupted_on_sigterm(tmp_path):
     assert b"run interrupted; log:" in seen
 
     # and `schedtui resume` continues it in the UI, until q, y
-    status, tail = run_in_pty(["resume", str(log_of(runs).parent)], [("RUNNING", ["q"]), ("Stop it and quit?", ["y"])])
+    status, tail = run_in_pty(["resume", str(log_of(runs).parent)], [("RUNNING", ["q"]), ("The run is still going", ["s"])])
     assert status == 0, tail[-2000:]
     log = read_log(log_of(runs))
     i = next(i for i, e in enumerate(log.events) if e["type"] == "resume" and "checkpoint" in e)

@@ -1,11 +1,13 @@
 """The live UI against a tiny real run on the CPU: every key and dialog, as a person uses them."""
 
+import time
+
 import pytest
 from textual.widgets import Button, Static
 
 from schedtui.events import read_log
 from schedtui.ui.edit import EditDialog
-from schedtui.ui.screens import ConfirmQuit, HelpScreen
+from schedtui.ui.screens import HelpScreen, QuitDialog
 from schedtui.ui.view import fmt
 from ui_helpers import (knob_row, latest_eval_step_on_screen, live_app, pause_run, region_lines, screen_lines,
                         select_knob, stop_engine, table_value_on_screen, type_text, until)
@@ -184,21 +186,42 @@ async def test_revert_validate_checkpoint_help_and_palette(tmp_path):
         assert "checkpoint" in types and [e["op"] for e in log_of(app).events if e["type"] == "edit"] == ["set", "revert"]
 
 
-async def test_quit_asks_then_ends_the_log(tmp_path):
+async def test_quit_asks_detach_stop_or_cancel_and_stop_ends_the_log(tmp_path):
     app = live_app(tmp_path, LONG)
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmQuit))
-        await pilot.press("n")
-        await until(pilot, lambda: not isinstance(app.screen, ConfirmQuit))
-        assert app.source.engine.running
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        await pilot.press("c")
+        await until(pilot, lambda: not isinstance(app.screen, QuitDialog))
+        assert app.source.engine.running and app.is_running
         await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmQuit))
-        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        await pilot.press("s")
         await until(pilot, lambda: not app.is_running, what="app exit")
-    assert app.source.engine.join(30)
+    assert app.source.engine.join(30) and not app.detached
     assert log_of(app).events[-1]["type"] == "end" and log_of(app).events[-1]["status"] == "stopped"
+    assert any(e["type"] == "checkpoint" for e in log_of(app).events)
+
+
+async def test_quit_then_detach_closes_the_screen_and_the_run_goes_on(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        await pilot.press("d")
+        await until(pilot, lambda: not app.is_running, what="app exit")
+    engine = app.source.engine
+    try:
+        assert app.detached and engine.running
+        step = engine.step
+        deadline = time.monotonic() + 30
+        while engine.step <= step and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.step > step  # still training with the screen gone
+    finally:
+        stop_engine(app)
 
 
 async def test_crash_in_training_shows_in_the_ui_and_the_app_stays(tmp_path):

@@ -261,10 +261,17 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
         return 1
     engine = source.engine
     if engine is not None:
-        if interrupts.hung_up and engine.running:  # detached: on headless, output in RUN_DIR/output.log, to the end
+        if (interrupts.hung_up or app.detached) and engine.running:  # on headless, output in RUN_DIR/output.log
             from schedtui.control.background import continue_headless
 
-            continue_headless(engine, source, app.view.state, source.run_dir, args.refresh_hz, interrupts)
+            if not interrupts.hung_up:  # q, detach: the terminal is still there, to say how to come back
+                d = visible(source.run_dir)
+                print(f"schedtui: detached; the run goes on in this process (pid {os.getpid()})\n"
+                      f"  its output:           {d}/output.log\n"
+                      f"  the screen again:     schedtui attach {d}\n"
+                      f"  this shell back:      ctrl+z, then bg (closing the terminal does not stop the run)", flush=True)
+            continue_headless(engine, source, app.view.state, source.run_dir, args.refresh_hz, interrupts,
+                              "hangup" if interrupts.hung_up else "key")
         if engine.running:  # the app closed while the run went on: stop it so the log ends properly
             engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
             engine.join()

@@ -9,8 +9,8 @@
   to `RUN_DIR/output.log` and the parent is told where the run is.
 - `hung_up(engine, run_dir, fds)`: the terminal went away (SIGHUP): what went to it
   goes to `RUN_DIR/output.log` and the log gets a `detach` event; the run goes on.
-- `continue_headless(...)`: the live screen closed on a hang-up: the run goes on
-  under the headless display (plain lines in output.log) until it ends.
+- `continue_headless(...)`: the live screen closed on a hang-up (or `q`, detach):
+  the run goes on under the headless display (plain lines in output.log) until it ends.
 
 No torch; rich only inside `continue_headless`.
 """
@@ -133,9 +133,9 @@ def started(run_dir: Path) -> None:
     os.close(parent)
 
 
-def hung_up(engine, run_dir: Path, fds: tuple) -> None:
-    """The terminal went away: what went to it (`fds`, of 1 and 2) goes to RUN_DIR/output.log, and the log gets a
-    `detach` event; the run goes on. Safe to call from a signal handler (the work is done on a short thread: the
+def hung_up(engine, run_dir: Path, fds: tuple, reason: str = "hangup") -> None:
+    """The terminal went away (or the screen was detached from it: `reason` "key"): what went to it (`fds`, of 1
+    and 2) goes to RUN_DIR/output.log, and the log gets a `detach` event; the run goes on. Safe to call from a signal handler (the work is done on a short thread: the
     handler may have interrupted a holder of the log's lock) and more than once (it acts once)."""
     if engine in _detached:
         return
@@ -145,7 +145,7 @@ def hung_up(engine, run_dir: Path, fds: tuple) -> None:
     def work() -> None:
         where = {"output": str(out)} if redirect_output(out, fds) else {}
         try:
-            engine.log.emit("detach", engine.step, reason="hangup", **where)
+            engine.log.emit("detach", engine.step, reason=reason, **where)
             engine.log.flush(wait=False)
         except Exception:  # the run ended meanwhile (the log is closed): nothing to record
             pass
@@ -167,14 +167,15 @@ class _Polled:
         return self._buf.pop()
 
 
-def continue_headless(engine, source, state, run_dir: Path, refresh_hz: float, interrupts) -> None:
-    """After the screen closed on a hang-up: the run goes on under the headless display until it ends."""
+def continue_headless(engine, source, state, run_dir: Path, refresh_hz: float, interrupts, reason: str = "hangup") -> None:
+    """After the screen closed on a hang-up (or was detached: `reason` "key"): the run goes on under the headless
+    display, its output in RUN_DIR/output.log, until it ends."""
     from rich.console import Console
 
     from schedtui.events.state import RunState
     from schedtui.headless import run_headless
 
-    hung_up(engine, run_dir, interrupts.tty_fds)
+    hung_up(engine, run_dir, interrupts.tty_fds, reason)
     if state is None:
         state = RunState.from_header(source.header)
     run_headless(engine, _Polled(source), state, Console(), refresh_hz, interrupts)

@@ -155,6 +155,7 @@ class Commands:
             raise UserError(f"stop: status must be stopped or interrupted, got {status!r}")
         if core.stopping != "interrupted":  # a signal's interrupted is not undone by a later plain stop
             core.stopping = status
+            core.stopped_by = core.origin
         return {"type": "stop", "step": core.step, "status": core.stopping}
 
     def swa(self, op: str) -> dict:

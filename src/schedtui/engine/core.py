@@ -121,6 +121,7 @@ class RunCore:
         self.status = "ready"  # running | paused | completed | stopped | crashed | interrupted
         self.paused = False
         self.stopping: str | None = None  # the status the run ends with once it stops at a boundary
+        self.stopped_by: str | None = None  # who asked for that stop ("ui", "ctl", "attach", ...): on the end event
         self.end_reason: str | None = None
         self.stateful: dict = {}  # name -> object with state_dict() / load_state_dict(d): saved in checkpoints
         for name in ("averaging", "early_stop", "scheduler"):
@@ -165,6 +166,11 @@ class RunCore:
         self.recorder.start(self.clock.offset)
         if self.step < self._total:
             self.writer.advance(self.step)
+
+    @property
+    def origin(self) -> str | None:
+        """Who sent the command being applied now (its `by`), else None."""
+        return self._origin
 
     def emit(self, type_: str, step: int | None = None, **fields) -> dict:
         """An event at this step (or `step`); events a command made say who sent it."""
@@ -321,6 +327,8 @@ class RunCore:
         self.status = status
         try:
             reason = {"reason": self.end_reason} if self.end_reason else {}
+            if self.stopped_by is not None and status in ("stopped", "interrupted"):
+                reason["by"] = self.stopped_by
             self.emit("end", status=status, epochs_completed=self.epoch, elapsed_s=round(self.active_seconds(), 3),
                       **reason, **missing, **self.best)
             self.log.close()

@@ -30,7 +30,7 @@ from schedtui.ui import LIVE_REFRESH_HZ, history
 from schedtui.ui.base import CHART_KEYS, RunApp
 from schedtui.ui.edit import EditDialog
 from schedtui.ui.resources import Resources
-from schedtui.ui.screens import KEYS, ConfirmQuit, HelpScreen
+from schedtui.ui.screens import KEYS, HelpScreen, QuitDialog
 from schedtui.ui.text import fmt
 from schedtui.ui.view import RunView
 
@@ -55,6 +55,7 @@ class TrainApp(RunApp):
         super().__init__(RunView(), refresh_hz)
         self.source = source
         self.quitting = False
+        self.detached = False  # q, then d: the screen closed, the run goes on
         self.startup_error: str | None = None
         self._describing = False
         self._describe_urgent = True
@@ -64,7 +65,7 @@ class TrainApp(RunApp):
         self._hinted = False
 
     def mounted(self) -> None:
-        self.notice.show("q ends the run (asks first; a checkpoint is kept to resume from) · ? keys", "hint")
+        self.notice.show("q: detach (the run goes on) or stop it · ? keys", "hint")
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
 
@@ -168,7 +169,7 @@ class TrainApp(RunApp):
         self._hinted = True
         cfg = header.get("config") if isinstance(header.get("config"), dict) else {}
         self.notice.show(f"{visible(cfg.get('epochs', '?'))} epochs × {visible(header.get('steps_per_epoch', '?'))} steps · "
-                         "q ends it sooner, with a checkpoint to resume · ? keys", "hint")
+                         "q: detach, or stop sooner · ? keys", "hint")
 
     def _startup_failed(self, err: BaseException) -> None:
         self.startup_error = str(err) if isinstance(err, UserError) else f"{type(err).__name__}: {err}"
@@ -249,16 +250,34 @@ class TrainApp(RunApp):
         self.push_screen(HelpScreen(KEYS + CHART_KEYS))
 
     def action_quit_run(self) -> None:
-        if self.source.live and not self.source.ended and self.source.engine is not None:
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.quitting = True
-                    self.status_bar.note = "stopping..."
-                    self._command("stop")
+        """While the run goes: ask whether to detach (the screen closes, the run goes on), stop it (checkpoint
+        and end), or cancel. After it has ended (or for a recording): quit."""
+        if self.source.live and not self.source.ended and (self.source.engine is not None or self.source.header):
+            hint = f"schedtui attach {visible(self.source.run_dir)}" if getattr(self.source, "run_dir", None) else "schedtui attach"
 
-            self.push_screen(ConfirmQuit(), answered)
+            def answered(what: str | None) -> None:
+                if what == "detach":
+                    self.action_detach()
+                elif what == "stop":
+                    self.action_stop_run()
+
+            self.push_screen(QuitDialog(hint), answered)
         else:
             self.exit()
+
+    def action_detach(self) -> None:
+        """Close the screen; the run goes on (`schedtui attach` brings the screen back)."""
+        self.detached = not self.source.ended
+        self.exit()
+
+    def action_stop_run(self) -> None:
+        """Stop the run (a checkpoint, then its end); the screen closes once it has ended."""
+        if self.source.ended:
+            self.exit()
+            return
+        self.quitting = True
+        self.status_bar.note = "stopping..."
+        self._command("stop")
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("Pause / resume", "Pause the run at the next step, or resume it", self.action_toggle_pause)
@@ -274,5 +293,6 @@ class TrainApp(RunApp):
         yield SystemCommand("Loss smoothing", "Smooth the training loss more, or less", self.action_smoothing)
         yield SystemCommand("Filter events", "All events, or only edits, pauses, SWA, checkpoints, problems", self.action_filter)
         yield SystemCommand("Keys", "Every key schedtui answers to", self.action_help)
-        yield SystemCommand("Quit", "Stop the run (asks first) and quit", self.action_quit_run)
+        yield SystemCommand("Detach", "Close this screen; the run goes on (schedtui attach brings it back)", self.action_detach)
+        yield SystemCommand("Stop the run", "Checkpoint and end the run, then quit", self.action_stop_run)
         yield from super().get_system_commands(screen)

@@ -6,11 +6,13 @@ log's first line), `poll()`, `send()`, `live`, `ended`, `error`, `begin()`.
 `engine` is None: this process holds no run, so the screen's quit only detaches
 (the run goes on; `send("stop")` is the way to stop it).
 
-Events come in seq order from 1 with no gap and no duplicate: after the server
-answers the `events` request, everything emitted before it is in the log file or
-is about to be flushed there, so the reader thread reads the file (`read_recorded`,
-the one place the history is read: replaceable by a bounded-memory reader), then
-takes streamed events past what it read. A gap (events the log had not flushed
+The run's past is the screen's `history` (the log file, read by the screen with
+bounded memory, however long the run: see `ui.source`); `poll()` returns the
+header, then the events after `history_seq`, the last one recorded when the source
+was made (`last_recorded`), in seq order with no gap and no duplicate: after the
+server answers the `events` request, everything emitted before it is in the log
+file or is about to be flushed there, so the reader thread reads the file from
+there (`read_recorded`), then takes streamed events past what it read. A gap (events the log had not flushed
 yet) is filled from the file as soon as the log's writer flushes it; told that it
 fell behind, the source reads the file again and asks for the stream anew. When
 the connection closes, whatever the file holds is read; without an `end` event
@@ -56,6 +58,34 @@ def read_recorded(path: Path, offset: int, after: int) -> tuple[list[dict], int]
     return out, offset + end
 
 
+def last_recorded(path: Path) -> tuple[int, int]:
+    """(an offset in the log at `path`, the seq of the last event before it): where an attached screen's
+    history ends: after the last complete event line, or before it when that is the run's `end` (left for
+    `poll()`, so the screen sees the run end). Reads the file's tail only."""
+    with open(path, "rb") as f:
+        end = f.seek(0, 2)
+        size = 1 << 16
+        while True:
+            start = max(0, end - size)
+            f.seek(start)
+            done = f.read(end - start)
+            done = done[:done.rfind(b"\n") + 1]
+            line_end = start + len(done)
+            for raw in reversed(done.split(b"\n")[:-1]):
+                line_start = line_end - len(raw) - 1
+                if raw.startswith(b'{"seq":') and line_start >= start and (start == 0 or line_start > start):
+                    try:
+                        ev = json.loads(raw)
+                    except ValueError:  # a damaged line: the one before it
+                        ev = None
+                    if isinstance(ev, dict) and isinstance(ev.get("seq"), int):
+                        return (line_start, ev["seq"] - 1) if ev.get("type") == "end" else (line_end, ev["seq"])
+                line_end = line_start
+            if start == 0:
+                return 0, 0
+            size *= 4
+
+
 class RemoteSource:
     live = True
     engine = None  # no run in this process: quitting the screen detaches
@@ -68,12 +98,12 @@ class RemoteSource:
             self.header = next(events)
         finally:
             events.close()
-        self._offset = 0
+        self._offset, self._last = last_recorded(self.log_path)  # the past: the screen reads it as `history`
+        self.history, self.history_seq = self.log_path, self._last
         self.error: BaseException | None = None
         self.ended = False
         self._header_pending = True
-        self._events: deque = deque()
-        self._last = 0  # the seq of the last event taken
+        self._events: deque = deque()  # the events taken (seq > history_seq), for poll()
         self._waiting: dict[int, Future] = {}
         self._stream_id: int | None = None
         self._closed = False  # no more commands: the connection closed
@@ -115,8 +145,8 @@ class RemoteSource:
         try:
             self.conn.send({"id": rid, "op": "send", "command": command, "args": args})
         except UserError as e:
-            self._waiting.pop(rid, None)
-            fut.set_exception(e)
+            if self._waiting.pop(rid, None) is not None and not fut.done():  # (or the reader answered it)
+                fut.set_exception(e)
         return fut
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Small modal screens: help (every key) and the quit confirmation. No torch."""
+"""Small modal screens: help (every key) and the quit question (detach, stop or cancel). No torch."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ KEYS = [
     ("b", "update_bn on the SWA model, then evaluate it"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
-    ("q", "quit (asks first while the run goes; the log gets its end)"),
+    ("q", "quit: while the run goes, asks: detach (it goes on), stop (checkpoint and end), or cancel"),
 ]
 
 
@@ -44,18 +44,30 @@ class HelpScreen(ModalScreen):
             yield Label(Text("escape closes", style="grey62"))
 
 
-class ConfirmQuit(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+class QuitDialog(ModalScreen["str | None"]):
+    """`q` while the run goes: "detach" (the screen closes, the run goes on), "stop" (a checkpoint, then the
+    run ends) or None (cancel)."""
+
+    BINDINGS = [Binding("d", "answer('detach')", "Detach"), Binding("s", "answer('stop')", "Stop"),
+                Binding("c,escape,q", "answer(None)", "Cancel")]
+
+    def __init__(self, attach_hint: str):
+        super().__init__()
+        self.attach_hint = attach_hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Label("The run is still going. Stop it and quit?  [b]y[/b]/[b]n[/b]")
+            yield Label("The run is still going.")
+            yield Label(f"[b]d[/b]  detach: close this screen, the run goes on; {self.attach_hint} brings it back")
+            yield Label("[b]s[/b]  stop: checkpoint and end the run (schedtui resume continues it)")
+            yield Label("[b]c[/b]  cancel: back to the screen")
             with Horizontal():
-                yield Button("Stop and quit", variant="error", id="yes")
-                yield Button("Keep running", id="no")
+                yield Button("Detach", variant="primary", id="detach")
+                yield Button("Stop the run", variant="error", id="stop")
+                yield Button("Cancel", id="cancel")
 
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+    def action_answer(self, what: str | None) -> None:
+        self.dismiss(what)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)

@@ -115,7 +115,7 @@ class LiveSource:
             fut: Future = Future()
             fut.set_exception(UserError("the run is still starting"))
             return fut
-        return self.engine.send(command, **args)
+        return self.engine.send(command, by="ui", **args)  # logged as the screen's
 
 
 class LogSource:
