@@ -8,9 +8,10 @@ moment:
   after step 50 says step 50 however busy the machine is;
 - the file descriptors 1 and 2 (what C extensions and child processes write)
   point at a pipe that a thread reads, tagging each line when it is read.
-`close()` puts everything back and writes what is left. The live screen's
-console pane shows the last lines of that file. Pure stdlib; no torch, textual
-or rich.
+`close()` puts everything back and writes what is left. `PrintSink` does the
+same for the live screen in this process, through Textual's print capture. The
+screen's output pane (`o`) shows the last lines of that file. Pure stdlib; no
+torch, textual or rich.
 """
 
 from __future__ import annotations
@@ -25,11 +26,18 @@ _LONGEST = 65536  # a line longer than this (a progress bar without newlines) is
 
 
 class _Sink:
-    """The file both paths write to: whole tagged lines, under one lock."""
+    """The file both paths write to: whole tagged lines, under one lock. `path` may be a callable that says
+    None until the run has a directory: lines wait in memory (up to HELD) until it does."""
 
-    def __init__(self, path: Path, step):
-        self._file = open(path, "ab", buffering=0)
+    HELD = 10_000
+
+    def __init__(self, path, step):
+        self._path = path
+        self._file = None
+        self._held: list[bytes] = []
         self._step, self._lock = step, threading.Lock()
+        if not callable(path):
+            self._file = open(path, "ab", buffering=0)
 
     def step(self) -> int:
         try:
@@ -41,22 +49,33 @@ class _Sink:
         if not lines:
             return
         step = self.step() if step is None else step
-        data = b"".join(b"[step %d] %s\n" % (step, line) for line in lines)
+        data = [b"[step %d] %s\n" % (step, line) for line in lines]
         with self._lock:
+            if self._file is None:
+                path = self._path()
+                if path is None:  # no run directory yet: held
+                    self._held = (self._held + data)[-self.HELD:]
+                    return
+                try:
+                    self._file = open(path, "ab", buffering=0)
+                except OSError:
+                    return
+                data, self._held = self._held + data, []
             try:
-                self._file.write(data)
+                self._file.write(b"".join(data))
             except (OSError, ValueError):  # a full disk (or closed): the line is lost, the training is not
                 pass
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
 
 
 class _StepStream(io.TextIOBase):
     """A text stream standing in for sys.stdout or sys.stderr: each line tagged with the step it was written at."""
 
-    def __init__(self, sink: _Sink, fd: int, original):
+    def __init__(self, sink: _Sink, fd: int, original=None):
         self._sink, self._fd, self._original = sink, fd, original
         self._rest, self._lock = "", threading.Lock()
 
@@ -74,7 +93,7 @@ class _StepStream(io.TextIOBase):
     def isatty(self) -> bool:
         return False
 
-    def fileno(self) -> int:  # faulthandler and subprocess write to the descriptor, which is captured too
+    def fileno(self) -> int:  # faulthandler and subprocess write to the descriptor (captured too, by OutputCapture)
         return self._fd
 
     def write(self, text: str) -> int:
@@ -114,8 +133,8 @@ class OutputCapture:
         os.dup2(w, 2)
         os.close(w)
         self._streams = (sys.stdout, sys.stderr)
-        sys.stdout = _StepStream(self._sink, 1, self._streams[0])
-        sys.stderr = _StepStream(self._sink, 2, self._streams[1])
+        sys.stdout = self._out = _StepStream(self._sink, 1, self._streams[0])
+        sys.stderr = self._err = _StepStream(self._sink, 2, self._streams[1])
         self._thread = threading.Thread(target=self._copy, name="schedtui-output", daemon=True)
         self._thread.start()
 
@@ -137,13 +156,36 @@ class OutputCapture:
 
     def close(self) -> None:
         """Back to the terminal; the lines still waiting are written first."""
-        for stream in (sys.stdout, sys.stderr):
-            if isinstance(stream, _StepStream):
-                stream.finish()
-        sys.stdout, sys.stderr = self._streams
+        self._out.finish()
+        self._err.finish()
+        if sys.stdout is self._out:  # (unless someone replaced it since)
+            sys.stdout = self._streams[0]
+        if sys.stderr is self._err:
+            sys.stderr = self._streams[1]
         os.dup2(self._saved[0], 1)  # the pipe's last writer goes: the reader sees its end
         os.dup2(self._saved[1], 2)
         for fd in self._saved:
             os.close(fd)
         self._thread.join(5)
+        self._sink.close()
+
+
+class PrintSink:
+    """What the training prints while the live screen runs in this process, kept: the screen hands this to
+    Textual (`App.begin_capture_print`), which gives it every print and write to sys.stdout/sys.stderr,
+    on the writer's own thread, as an `events.Print`; each line goes to `path()` (the run's output.log,
+    None while the run is starting: held until it is known) as `[step N] line`, the step of that moment.
+    Textual keeps the terminal; what C code writes to the descriptors is not seen here."""
+
+    def __init__(self, path, step):
+        self._sink = _Sink(path, step)
+        self._out = (_StepStream(self._sink, 1), _StepStream(self._sink, 2))
+
+    def post_message(self, message) -> bool:
+        self._out[1 if getattr(message, "stderr", False) else 0].write(str(getattr(message, "text", "")))
+        return True
+
+    def close(self) -> None:
+        for stream in self._out:
+            stream.finish()
         self._sink.close()

@@ -237,8 +237,12 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     from schedtui.ui.app import TrainApp
     from schedtui.ui.source import LiveSource
 
+    from schedtui.capture import PrintSink
+
     source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir, **launch))
-    app = TrainApp(source, refresh_hz=args.refresh_hz)
+    prints = PrintSink(lambda: None if source.run_dir is None else source.run_dir / "output.log",  # (each print's step)
+                       lambda: 0 if source.engine is None else source.engine.step)
+    app = TrainApp(source, refresh_hz=args.refresh_hz, prints=prints)
 
     def on_signal(signum: int) -> None:  # in the signal handler: queue and schedule only
         if source.engine is not None:
@@ -253,6 +257,7 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
     except Exception:  # the terminal went away under the app: the run must still end properly
         if interrupts.signum is None and not interrupts.hung_up:
             raise
+    prints.close()  # from here on prints go to the terminal again (or, detached, to output.log)
     source.wait_started()  # quit during start-up: let it finish, then stop what it started
     if source.error is not None:
         if isinstance(source.error, UserError):

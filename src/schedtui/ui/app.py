@@ -39,6 +39,7 @@ URGENT = ("header", "edit", "end")  # the knobs are described again at once afte
 
 
 class TrainApp(RunApp):
+    OUTPUT_PANE = True
     BINDINGS = [
         Binding("space", "toggle_pause", "Pause"),
         Binding("e", "edit", "Edit"),
@@ -47,13 +48,18 @@ class TrainApp(RunApp):
         Binding("c", "checkpoint", "Ckpt"),
         Binding("w", "swa", "SWA"),
         Binding("b", "update_bn", "BN", show=False),
+        Binding("o", "output", "Output", show=False),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit_run", "Quit"),
     ]
 
-    def __init__(self, source, refresh_hz: float = LIVE_REFRESH_HZ):
+    def __init__(self, source, refresh_hz: float = LIVE_REFRESH_HZ, prints=None):
+        """`prints`: where the training's prints go while this screen has the terminal (a `capture.PrintSink`,
+        for a run in this process); None: Textual's default."""
         super().__init__(RunView(), refresh_hz)
         self.source = source
+        self.prints = prints
+        self._output_hinted = False
         self.quitting = False
         self.detached = False  # q, then d: the screen closed, the run goes on
         self.startup_error: str | None = None
@@ -66,6 +72,8 @@ class TrainApp(RunApp):
 
     def mounted(self) -> None:
         self.notice.show("q: detach (the run goes on) or stop it · ? keys", "hint")
+        if self.prints is not None:
+            self.begin_capture_print(self.prints)
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
 
@@ -91,6 +99,7 @@ class TrainApp(RunApp):
                 urgent = urgent or ev.get("type") in URGENT
         if urgent:
             self._describe_urgent = True
+        self._pull_output()
         if self.view.header is not None and self.status_bar.resources is None:
             pid = getattr(self.source, "pid", None) or (os.getpid() if self.source.engine is not None else None)
             if pid is not None:  # the run's own process: this one, or the one a source names
@@ -110,6 +119,30 @@ class TrainApp(RunApp):
             self.run_worker(self._describe(), group="describe")
         if self.quitting and self.source.ended:
             self.exit()
+
+    def _pull_output(self) -> None:
+        """The output pane takes what the training printed (its file, once the run has a directory)."""
+        run_dir = getattr(self.source, "run_dir", None)
+        if run_dir is None:
+            return
+        self.output.follow(run_dir / "output.log")
+        lines = self.output.pull()
+        if lines and not self._output_hinted:
+            self._output_hinted = True
+            said = visible(lines[-1])
+            self.notice.show(f"o shows the training's output: {said[:40]}{'…' if len(said) > 40 else ''}", "hint")
+
+    def action_output(self) -> None:
+        """The training's output in the charts' place, or the charts again."""
+        screen = self.screen_stack[0]  # the main screen (a dialog may be on top)
+        self._output_hinted = True
+        if screen.has_class("output"):
+            screen.remove_class("output")
+            self.notice.show("charts", "hint")
+        else:
+            screen.add_class("output")
+            self.notice.show(f"the training's output, newest last: {visible(self.output.tail.path) if self.output.tail else ''}"
+                             if getattr(self.source, "run_dir", None) is not None else "no output yet: the run is starting", "hint")
 
     def _read_history(self, events: list[dict]) -> None:
         self._held = events
@@ -292,6 +325,7 @@ class TrainApp(RunApp):
         yield SystemCommand("Log scale", "Log or linear y-axis for the charts", self.action_log_scale)
         yield SystemCommand("Loss smoothing", "Smooth the training loss more, or less", self.action_smoothing)
         yield SystemCommand("Filter events", "All events, or only edits, pauses, SWA, checkpoints, problems", self.action_filter)
+        yield SystemCommand("Output", "What the training printed (RUN_DIR/output.log), in the charts' place", self.action_output)
         yield SystemCommand("Keys", "Every key schedtui answers to", self.action_help)
         yield SystemCommand("Detach", "Close this screen; the run goes on (schedtui attach brings it back)", self.action_detach)
         yield SystemCommand("Stop the run", "Checkpoint and end the run, then quit", self.action_stop_run)

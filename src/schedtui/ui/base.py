@@ -9,6 +9,8 @@ notice line (`notify`), never over the table. Keys for the charts: z shows one
 chart in the whole panel ([ and ] the previous / next), x the window (the whole
 run or the last N steps), l a log scale, s the loss' smoothing, m braille lines or
 block bars; f filters the event list; tab moves between the table and the list.
+A live screen (`OUTPUT_PANE`) also has the output pane (`ui.console`), which `o`
+shows in the charts' place.
 What moves the view (a run's events, a timeline cursor) is the subclass's
 business. Textual and rich only; never imports torch.
 """
@@ -21,6 +23,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer
 
 from schedtui.ui.charts import MODES, SMOOTHING, Charts
+from schedtui.ui.console import OutputPane
 from schedtui.ui.eventlist import EventList
 from schedtui.ui.knobtable import DetailLine, KnobTable
 from schedtui.ui.notice import NoticeLine
@@ -41,6 +44,7 @@ class RunApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "schedtui"
     STATUS_BAR = StatusBar
+    OUTPUT_PANE = False  # the training's output, `o` (a live run)
     BINDINGS = [
         Binding("z", "zoom", "Zoom", show=False),
         Binding("left_square_bracket", "chart(-1)", "Prev chart", show=False),
@@ -65,8 +69,11 @@ class RunApp(App):
         self.table = KnobTable(self.view, id="knobs")
         self.detail = DetailLine(self.view, self.table, id="detail")
         self.notice = NoticeLine(id="notice")
+        self.output = OutputPane(id="output")
         yield self.status_bar
         with Horizontal(id="main"):
+            if self.OUTPUT_PANE:
+                yield self.output
             yield self.charts
             yield self.event_log
         yield self.table

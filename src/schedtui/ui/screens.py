@@ -18,6 +18,7 @@ KEYS = [
     ("c", "checkpoint now"),
     ("w", "start SWA (lr to its SWA phase, weights averaged); stop"),
     ("b", "update_bn on the SWA model, then evaluate it"),
+    ("o", "the training's output (RUN_DIR/output.log) in the charts' place; again: the charts"),
     ("ctrl+p", "command palette: every action by name"),
     ("?", "this help"),
     ("q", "quit: while the run goes, asks: detach (it goes on), stop (checkpoint and end), or cancel"),

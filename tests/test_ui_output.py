@@ -1,0 +1,52 @@
+"""What the training prints while the live screen has the terminal: kept in RUN_DIR/output.log, each line with
+the step it came at, and shown (escaped) in the output pane that `o` opens in the charts' place."""
+
+import re
+
+from schedtui.capture import PrintSink
+from ui_helpers import live_app, region_lines, screen_lines, stop_engine, until
+
+LONG = ["epochs=20000"]
+
+
+def printing(engine):
+    """The user's model prints now and then (as real training code does), markup and an escape among it."""
+    forward = engine.parts.model.forward
+    calls = {"n": 0}
+
+    def forward_that_prints(x):
+        calls["n"] += 1
+        if calls["n"] % 40 == 0:
+            print(f"forward call {calls['n']} [bold]not markup[/bold] \x1b[31m")
+        return forward(x)
+
+    engine.parts.model.forward = forward_that_prints
+
+
+def output_lines(app) -> list[str]:
+    path = app.source.run_dir / "output.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def test_prints_go_to_output_log_with_their_step_and_o_shows_them(tmp_path):
+    app = live_app(tmp_path, LONG, before_start=printing)
+    app.prints = PrintSink(lambda: None if app.source.run_dir is None else app.source.run_dir / "output.log",
+                           lambda: 0 if app.source.engine is None else app.source.engine.step)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.source.run_dir is not None and len(output_lines(app)) >= 3, what="prints in output.log")
+        await until(pilot, lambda: "o shows the training's output" in "\n".join(screen_lines(app)), what="the hint that output came")
+        assert not app.output.display and app.charts.display
+        await pilot.press("o")
+        await until(pilot, lambda: any("forward call" in ln for ln in region_lines(app, app.output)), what="the pane")
+        assert not app.charts.display  # in the charts' place
+        shown = [ln for ln in region_lines(app, app.output) if "forward call" in ln]
+        assert "[bold]not markup[/bold] \\x1b[31m" in shown[0]  # the text as printed, escaped: no style, no escape code
+        await pilot.press("o")
+        await until(pilot, lambda: app.charts.display and not app.output.display, what="the charts back")
+        stop_engine(app)
+    app.prints.close()
+    lines = output_lines(app)
+    said = [ln for ln in lines if "forward call" in ln]
+    assert said and all(re.fullmatch(r"\[step \d+\] forward call \d+ \[bold\]not markup\[/bold\] \x1b\[31m", ln) for ln in said)
+    steps = [int(ln.split("]")[0][6:]) for ln in said]
+    assert steps == sorted(steps) and steps[-1] > steps[0] > 0  # each with the step of its moment
