@@ -175,7 +175,8 @@ def test_after_kill_9_ctl_says_no_running_run_ps_says_killed_and_the_socket_is_g
             os.kill(rec["pid"], 0)
         except ProcessLookupError:
             return True
-        return Path(f"/proc/{rec['pid']}/status").read_text().find("State:\tZ") >= 0  # a zombie until reaped
+        proc = Path(f"/proc/{rec['pid']}")  # a zombie until reaped, once its last thread is gone (with its files)
+        return (proc / "status").read_text().find("State:\tZ") >= 0 and len(list((proc / "task").iterdir())) <= 1
 
     wait_for(dead, what="the process to die")
     assert sock.exists()  # what a SIGKILL leaves behind

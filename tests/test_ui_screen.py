@@ -53,7 +53,7 @@ async def test_the_first_screen_says_how_long_the_run_is_and_how_to_end_it_soone
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.2)
         notice = " ".join(region_lines(app, app.notice))
-        assert "10 epochs × 20 steps" in notice and "q ends it sooner" in notice
+        assert "10 epochs × 20 steps" in notice and "q: detach, or stop sooner" in notice
 
 
 async def test_an_edit_stays_in_view_while_evaluations_come_and_confirmations_hide_nothing(tmp_path):

@@ -66,8 +66,8 @@ class Connection:
             except Lost:  # refused before the hello (another uid, too many clients): its one line is there to read
                 pass
             reply = self.read()
-            if reply is None:
-                raise UserError(f"{self.path}: the run closed the connection at once")
+            if reply is None:  # closed without a word: its process is going away (a SIGKILL's last threads)
+                raise Stale(self.path)
             if "error" in reply:
                 raise UserError(str(reply["error"]))
             if reply.get("hello") != protocol.NAME or reply.get("version") != protocol.VERSION:

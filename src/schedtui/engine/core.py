@@ -341,6 +341,10 @@ class RunCore:
 
     def _wait_for_disk(self) -> None:
         """Before the run ends: while the log cannot be written, wait (trying again) rather than lose its tail."""
+        try:
+            self.log.flush()  # what is still in memory is tried now: a full disk shows here, not at the end event
+        except UserError:  # (LogError) it could not be written: wait below
+            pass
         said = False
         while self.log.failed is not None and self.log.retry() is not None:
             if not said:
