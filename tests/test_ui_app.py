@@ -186,18 +186,21 @@ async def test_revert_validate_checkpoint_help_and_palette(tmp_path):
         assert "checkpoint" in types and [e["op"] for e in log_of(app).events if e["type"] == "edit"] == ["set", "revert"]
 
 
+async def quit_and_answer(pilot, app, key: str) -> None:
+    """q while the run goes: the dialog asks; answer with `key`."""
+    await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+    await pilot.press("q")
+    await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+    await pilot.press(key)
+
+
 async def test_quit_asks_detach_stop_or_cancel_and_stop_ends_the_log(tmp_path):
     app = live_app(tmp_path, LONG)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
-        await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
-        await pilot.press("c")
+        await quit_and_answer(pilot, app, "c")
         await until(pilot, lambda: not isinstance(app.screen, QuitDialog))
         assert app.source.engine.running and app.is_running
-        await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
-        await pilot.press("s")
+        await quit_and_answer(pilot, app, "s")
         await until(pilot, lambda: not app.is_running, what="app exit")
     assert app.source.engine.join(30) and not app.detached
     assert log_of(app).events[-1]["type"] == "end" and log_of(app).events[-1]["status"] == "stopped"
@@ -207,10 +210,7 @@ async def test_quit_asks_detach_stop_or_cancel_and_stop_ends_the_log(tmp_path):
 async def test_quit_then_detach_closes_the_screen_and_the_run_goes_on(tmp_path):
     app = live_app(tmp_path, LONG)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
-        await pilot.press("q")
-        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
-        await pilot.press("d")
+        await quit_and_answer(pilot, app, "d")
         await until(pilot, lambda: not app.is_running, what="app exit")
     engine = app.source.engine
     try:
