@@ -71,7 +71,6 @@ class Engine:
         self._check_each_step = self._check == "step"  # a read costs no sync on the CPU
         self.core.updates_guarded = self._check == "device"
         self._grads = [q for q in parts.model.parameters() if q.requires_grad]
-        self._no_inf = torch.zeros(1, device=parts.device)
         self._one = torch.ones(1, device=parts.device)
         self._names = tuple(parts.loss.names) if len(parts.loss.names) > 1 else None
         self._position = (0, 0)  # (epoch, batch) of the next batch to train
@@ -227,7 +226,7 @@ class Engine:
             total.backward()
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
             if self._check_each_step:
-                value = float(row[0])  # the CPU: no sync
+                value = total.item()  # the CPU: no sync (the 0-d loss itself: indexing the row costs more)
                 # data-parallel: the gradients are the ranks' mean, the same everywhere, so they decide alone
                 if (not math.isfinite(value) and self.core.dist is None) or not self._grads_finite(norm):
                     self.core.nonfinite(self.core.step + 1, value, skipped=True)
@@ -245,10 +244,10 @@ class Engine:
         norm when there is one, else one fused pass over the gradients."""
         if norm is not None:
             return math.isfinite(norm.item())
-        grads = [q.grad for q in self._grads if q.grad is not None]
+        grads = [g for q in self._grads if (g := q.grad) is not None]
         if not grads:
             return True
-        found = self._no_inf.zero_()
+        found = torch.zeros(1, device=self._one.device)  # (a new one: cheaper than zeroing a kept one)
         torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)  # x * 1.0: values unchanged
         return found.item() == 0.0
 
