@@ -50,3 +50,27 @@ async def test_prints_go_to_output_log_with_their_step_and_o_shows_them(tmp_path
     assert said and all(re.fullmatch(r"\[step \d+\] forward call \d+ \[bold\]not markup\[/bold\] \x1b\[31m", ln) for ln in said)
     steps = [int(ln.split("]")[0][6:]) for ln in said]
     assert steps == sorted(steps) and steps[-1] > steps[0] > 0  # each with the step of its moment
+
+
+class Printed:
+    """What Textual hands a print-capture target (`events.Print`)."""
+
+    def __init__(self, text: str, stderr: bool = False):
+        self.text, self.stderr = text, stderr
+
+
+def test_prints_before_the_run_has_a_directory_are_kept_and_never_lost(tmp_path, capsys):
+    where, step = {"path": None}, {"n": 0}
+    sink = PrintSink(lambda: where["path"], lambda: step["n"])
+    sink.post_message(Printed("loading my data\n"))  # while the run is being built: held
+    where["path"], step["n"] = tmp_path / "output.log", 12
+    sink.post_message(Printed("a warning\n", stderr=True))
+    step["n"] = 13
+    sink.post_message(Printed("no newline yet"))
+    sink.close()
+    assert (tmp_path / "output.log").read_text().splitlines() == [
+        "[step 0] loading my data", "[step 12] a warning", "[step 13] no newline yet"]
+    never = PrintSink(lambda: None, lambda: 0)  # a run that never started: the lines go to stderr at the end
+    never.post_message(Printed("factory says hi\n"))
+    never.close()
+    assert capsys.readouterr().err == "[step 0] factory says hi\n"

@@ -66,10 +66,18 @@ class _Sink:
             except (OSError, ValueError):  # a full disk (or closed): the line is lost, the training is not
                 pass
 
-    def close(self) -> None:
+    def close(self, fallback=None) -> None:
+        """Close the file; lines still held (the run never got a directory) go to `fallback` (a text stream)."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
+            elif self._held and fallback is not None:
+                try:
+                    fallback.write(b"".join(self._held).decode("utf-8", "replace"))
+                    fallback.flush()
+                except (OSError, ValueError):
+                    pass
+            self._held = []
 
 
 class _StepStream(io.TextIOBase):
@@ -186,6 +194,7 @@ class PrintSink:
         return True
 
     def close(self) -> None:
+        """The screen is gone: write what is left; what the run never had a directory for goes to stderr."""
         for stream in self._out:
             stream.finish()
-        self._sink.close()
+        self._sink.close(fallback=sys.stderr)

@@ -233,11 +233,10 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
 
 
 def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
+    from schedtui.capture import PrintSink
     from schedtui.launch import start_run
     from schedtui.ui.app import TrainApp
     from schedtui.ui.source import LiveSource
-
-    from schedtui.capture import PrintSink
 
     source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir, **launch))
     prints = PrintSink(lambda: None if source.run_dir is None else source.run_dir / "output.log",  # (each print's step)
