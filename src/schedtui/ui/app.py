@@ -76,6 +76,7 @@ class TrainApp(RunApp):
             self.begin_capture_print(self.prints)
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
+        self.call_after_refresh(self.tick)  # what the source has already (an attached run's header), at once
 
     # ---- the frame -----------------------------------------------------------------------------
     def tick(self) -> None:
