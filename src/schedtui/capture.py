@@ -104,6 +104,11 @@ class _StepStream(io.TextIOBase):
     def fileno(self) -> int:  # faulthandler and subprocess write to the descriptor (captured too, by OutputCapture)
         return self._fd
 
+    @property
+    def buffer(self):
+        """For code that writes bytes (`sys.stdout.buffer.write`): the same lines, decoded."""
+        return _Bytes(self)
+
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
@@ -125,6 +130,20 @@ class _StepStream(io.TextIOBase):
             rest, self._rest = self._rest, ""
         if rest:
             self._sink.lines([rest.encode("utf-8", "backslashreplace")])
+
+
+class _Bytes(io.RawIOBase):
+    """A `_StepStream`'s `buffer`."""
+
+    def __init__(self, text: _StepStream):
+        self._text = text
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._text.write(bytes(data).decode("utf-8", "backslashreplace"))
+        return len(data)
 
 
 class OutputCapture:
