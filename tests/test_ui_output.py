@@ -74,3 +74,29 @@ def test_prints_before_the_run_has_a_directory_are_kept_and_never_lost(tmp_path,
     never.post_message(Printed("factory says hi\n"))
     never.close()
     assert capsys.readouterr().err == "[step 0] factory says hi\n"
+
+
+def test_an_own_loops_capture_keeps_prints_bytes_descriptor_writes_and_child_processes(tmp_path):
+    import subprocess
+    import sys
+
+    code = f"""
+import os, subprocess, sys
+from schedtui.capture import OutputCapture
+step = [3]
+cap = OutputCapture({str(tmp_path / 'output.log')!r}, lambda: step[0])
+print("a print")
+sys.stdout.buffer.write(b"bytes by hand\\n")
+step[0] = 4
+os.write(2, b"C code on fd 2\\n")
+subprocess.run([sys.executable, "-c", "print('a child process')"])
+sys.stderr.write("no newline at the end")
+cap.close()
+print("back on the terminal")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "back on the terminal\n" and done.stderr == ""
+    lines = (tmp_path / "output.log").read_text().splitlines()
+    assert lines[:2] == ["[step 3] a print", "[step 3] bytes by hand"]  # tagged when written
+    assert set(lines[2:]) == {"[step 4] C code on fd 2", "[step 4] a child process", "[step 4] no newline at the end"}
