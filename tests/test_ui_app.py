@@ -284,3 +284,18 @@ async def test_w_starts_and_stops_swa_b_updates_bn_and_the_average_is_charted(tm
         await until(pilot, lambda: not app.view.state.swa, what="SWA stopped")
         assert "SWA stopped (" in event_text(app) and "RUNNING" in status_text(app)
         stop_engine(app)
+
+
+async def test_the_quit_dialog_shows_a_run_directory_with_markup_and_escapes_as_text():
+    from textual.app import App
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(QuitDialog("schedtui attach runs/[red]evil[/red]\x1b]0;title\x07"))
+
+    app = Host()
+    async with app.run_test(size=(120, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, QuitDialog))
+        await pilot.pause(0.1)
+        shown = " ".join(screen_lines(app))
+        assert "schedtui attach runs/[red]evil[/red]\\x1b]0;title\\x07 brings it back" in shown

@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
 
 
 def attach_app(source, refresh_hz: float):
-    """The live screen over `source`, where q detaches."""
+    """The live screen over `source` (`q`: detach, stop the run, or cancel)."""
     import schedtui.ui
     from schedtui.ui.app import TrainApp
 

@@ -135,8 +135,9 @@ def started(run_dir: Path) -> None:
 
 def hung_up(engine, run_dir: Path, fds: tuple, reason: str = "hangup") -> None:
     """The terminal went away (or the screen was detached from it: `reason` "key"): what went to it (`fds`, of 1
-    and 2) goes to RUN_DIR/output.log, and the log gets a `detach` event; the run goes on. Safe to call from a signal handler (the work is done on a short thread: the
-    handler may have interrupted a holder of the log's lock) and more than once (it acts once)."""
+    and 2) goes to RUN_DIR/output.log, and the log gets a `detach` event; the run goes on. Safe to call from a
+    signal handler (the work is done on a short thread: the handler may have interrupted a holder of the log's
+    lock) and more than once (it acts once)."""
     if engine in _detached:
         return
     _detached.add(engine)

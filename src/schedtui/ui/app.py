@@ -286,8 +286,9 @@ class TrainApp(RunApp):
     def action_quit_run(self) -> None:
         """While the run goes: ask whether to detach (the screen closes, the run goes on), stop it (checkpoint
         and end), or cancel. After it has ended (or for a recording): quit."""
-        if self.source.live and not self.source.ended and (self.source.engine is not None or self.source.header):
-            hint = f"schedtui attach {visible(self.source.run_dir)}" if getattr(self.source, "run_dir", None) else "schedtui attach"
+        if self.source.live and not self.source.ended and self.source.header is not None:  # (started)
+            run_dir = getattr(self.source, "run_dir", None)
+            hint = "schedtui attach" if run_dir is None else f"schedtui attach {run_dir}"
 
             def answered(what: str | None) -> None:
                 if what == "detach":

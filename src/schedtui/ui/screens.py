@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from schedtui.safe_text import markup
+
 KEYS = [
     ("space", "pause / resume (at the next step boundary)"),
     ("e", "edit the selected knob: set, scale, or a new schedule"),
@@ -53,13 +55,14 @@ class QuitDialog(ModalScreen["str | None"]):
                 Binding("c,escape,q", "answer(None)", "Cancel")]
 
     def __init__(self, attach_hint: str):
+        """`attach_hint`: the command that brings the screen back (plain text: escaped here)."""
         super().__init__()
         self.attach_hint = attach_hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Label("The run is still going.")
-            yield Label(f"[b]d[/b]  detach: close this screen, the run goes on; {self.attach_hint} brings it back")
+            yield Label(f"[b]d[/b]  detach: close this screen, the run goes on; {markup(self.attach_hint)} brings it back")
             yield Label("[b]s[/b]  stop: checkpoint and end the run (schedtui resume continues it)")
             yield Label("[b]c[/b]  cancel: back to the screen")
             with Horizontal():
