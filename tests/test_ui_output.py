@@ -100,3 +100,13 @@ print("back on the terminal")
     lines = (tmp_path / "output.log").read_text().splitlines()
     assert lines[:2] == ["[step 3] a print", "[step 3] bytes by hand"]  # tagged when written
     assert set(lines[2:]) == {"[step 4] C code on fd 2", "[step 4] a child process", "[step 4] no newline at the end"}
+
+
+async def test_o_on_a_run_that_printed_nothing_says_so(tmp_path):
+    app = live_app(tmp_path, LONG)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.view.state is not None and app.view.state.step > 5)
+        await pilot.press("o")
+        await until(pilot, lambda: "printed nothing yet" in " ".join(region_lines(app, app.notice)), what="the notice")
+        assert app.output.display and not app.charts.display
+        stop_engine(app)

@@ -142,8 +142,14 @@ class TrainApp(RunApp):
             self.notice.show("charts", "hint")
         else:
             screen.add_class("output")
-            self.notice.show(f"the training's output, newest last: {visible(self.output.tail.path) if self.output.tail else ''}"
-                             if getattr(self.source, "run_dir", None) is not None else "no output yet: the run is starting", "hint")
+            tail = self.output.tail
+            if tail is None:
+                said = "no output yet: the run is starting"
+            elif not self.output.lines:
+                said = f"the training has printed nothing yet (it would go to {visible(tail.path)})"
+            else:
+                said = f"the training's output, newest last: {visible(tail.path)}"
+            self.notice.show(said, "hint")
 
     def _read_history(self, events: list[dict]) -> None:
         self._held = events
