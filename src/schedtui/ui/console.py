@@ -34,6 +34,9 @@ class OutputTail:
 
     def read(self) -> list[str]:
         try:
+            st = os.stat(self.path)
+            if st.st_ino == self._ino and st.st_size == self._offset:  # the common case each frame: nothing new
+                return []
             with open(self.path, "rb") as f:
                 st = os.fstat(f.fileno())
                 if st.st_ino != self._ino or st.st_size < self._offset:  # new, replaced or truncated: from the start
