@@ -93,15 +93,27 @@ def _whole_run(state: RunState, run_dir) -> RunState:
 
 
 def drain(engine, events, state: RunState, progress, console: Console) -> None:
+    """Fold what the run emitted since the last call into `state` and print its lines. Of consecutive step
+    events only the last is folded: a step sets what the latest one holds (step, loss, knobs, rate, ETA), and
+    folding each of thousands a second held the GIL the training thread needs."""
     out = progress.console if progress is not None else console
     colour = out.is_terminal
+    step = None
     while True:
         try:
             ev = events.get_nowait()
         except queue.Empty:
+            if step is not None:
+                state.apply(step)
             return
-        state.apply(ev)
         t = ev["type"]
+        if t == "step":
+            step = ev
+            continue
+        if step is not None:
+            state.apply(step)
+            step = None
+        state.apply(ev)
         if t == "epoch":
             averaged = "".join(f"  {visible(m)} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
                                if m != "raw" and e.get("step") == ev["step"])

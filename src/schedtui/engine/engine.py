@@ -36,6 +36,7 @@ from schedtui.engine.build import RunParts, nonfinite_check
 from schedtui.engine.core import OPS, RunCore, Rerun
 from schedtui.engine.custom_step import StepContext, evaluate_custom, needs_closure, split_loss
 from schedtui.engine.evaluate import evaluate
+from schedtui.engine.steps import total_of
 from schedtui.engine.user_data import batch_size_of
 
 __all__ = ["OPS", "Engine", "Rerun"]
@@ -72,6 +73,8 @@ class Engine:
         self.core.updates_guarded = self._check == "device"
         self._grads = [q for q in parts.model.parameters() if q.requires_grad]
         self._one = torch.ones(1, device=parts.device)
+        self._found = torch.zeros(1, device=parts.device)  # the gradient check's flag: set only by a bad step
+        self._found_at = self._found.numpy() if parts.device.type == "cpu" else None  # read without a dispatch
         self._names = tuple(parts.loss.names) if len(parts.loss.names) > 1 else None
         self._position = (0, 0)  # (epoch, batch) of the next batch to train
         self._loader_rng = None  # the transform generator's state to resume mid-epoch with
@@ -225,12 +228,9 @@ class Engine:
         else:
             total.backward()
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
-            if self._check_each_step:
-                value = total.item()  # the CPU: no sync (the 0-d loss itself: indexing the row costs more)
-                # data-parallel: the gradients are the ranks' mean, the same everywhere, so they decide alone
-                if (not math.isfinite(value) and self.core.dist is None) or not self._grads_finite(norm):
-                    self.core.nonfinite(self.core.step + 1, value, skipped=True)
-                    return
+            if self._check_each_step and not self._finite(row, norm):
+                self.core.nonfinite(self.core.step + 1, total_of(row), skipped=True)
+                return
             elif self._check == "device":  # no sync: the fused step reads the flag on the device
                 bad = ~torch.isfinite(total.detach().float())
                 if norm is not None:
@@ -239,17 +239,24 @@ class Engine:
             p.optimizer.step()
         self.core.after_update_row(row, names, batch_size)
 
-    def _grads_finite(self, norm) -> bool:
-        """Whether every gradient is finite (on the CPU, where reading the answer costs no sync): the clipping
-        norm when there is one, else one fused pass over the gradients."""
+    def _finite(self, row, norm) -> bool:
+        """Whether the loss row and every gradient are finite, in one fused pass over them (on the CPU, where
+        reading the answer costs no sync): the clipping norm stands for the gradients when there is one. Data-
+        parallel, the gradients alone decide: they are the ranks' mean, the same everywhere; a rank's loss is not."""
         if norm is not None:
-            return math.isfinite(norm.item())
-        grads = [g for q in self._grads if (g := q.grad) is not None]
-        if not grads:
+            tensors = [norm]
+        else:
+            tensors = [g for q in self._grads if (g := q.grad) is not None]
+        if self.core.dist is None:
+            tensors.append(row)
+        if not tensors:
             return True
-        found = torch.zeros(1, device=self._one.device)  # (a new one: cheaper than zeroing a kept one)
-        torch._amp_foreach_non_finite_check_and_unscale_(grads, found, self._one)  # x * 1.0: values unchanged
-        return found.item() == 0.0
+        found = self._found  # kept at 0 between bad steps: nothing to zero on the way
+        torch._amp_foreach_non_finite_check_and_unscale_(tensors, found, self._one)  # x * 1.0: values unchanged
+        if (self._found_at[0] if self._found_at is not None else found.item()) == 0.0:
+            return True
+        found.zero_()
+        return False
 
     def _step_with_closure(self, forward, batch, batch_size) -> None:
         """The optimizer re-evaluates the loss (LBFGS): the log records its first evaluation, which step returns.
@@ -262,7 +269,7 @@ class Engine:
             total, row, names = forward(batch)
             if not first:
                 first.append((row, names))
-                if self._check_each_step and not math.isfinite(float(row[0])):
+                if self._check_each_step and not math.isfinite(total_of(row)):
                     return torch.zeros(())  # no gradient at all: LBFGS returns without a change
             total.backward()
             clip = p.clip.value
@@ -272,7 +279,7 @@ class Engine:
 
         p.optimizer.step(closure)
         row, names = first[0]
-        if self._check_each_step and not math.isfinite(float(row[0])):
-            self.core.nonfinite(self.core.step + 1, float(row[0]), skipped=True)
+        if self._check_each_step and not math.isfinite(total_of(row)):
+            self.core.nonfinite(self.core.step + 1, total_of(row), skipped=True)
             return
         self.core.after_update_row(row, names, batch_size)

@@ -26,18 +26,23 @@ class WeightedLoss:
         self._matrices = [p for p in model.parameters() if p.dim() > 1]
 
     def task_loss(self, logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+        if logits.dtype is not torch.float32:  # (a conversion that changes nothing still costs a dispatch)
+            logits = logits.float()
         if self.task == "binary":
-            logits = logits.reshape(-1).float()
-            target = y.float() if smoothing == 0.0 else y.float() * (1.0 - smoothing) + 0.5 * smoothing
-            return F.binary_cross_entropy_with_logits(logits, target)
-        return F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+            target = y if y.dtype is torch.float32 else y.float()
+            if smoothing != 0.0:
+                target = target * (1.0 - smoothing) + 0.5 * smoothing
+            return F.binary_cross_entropy_with_logits(logits.reshape(-1), target)
+        return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(total loss, [total, term...] detached) for one batch; [total] alone when there is one term.
+        """(total loss, its row) for one batch: the row is [total, term...] detached, or the detached 0-d total
+        alone when there is one term (`steps.StepRecorder` takes both).
 
         The common case (the task term alone, or any single term) skips what cannot change a value:
-        a product by a weight of exactly 1 and the stack of a total with itself (every op is a few
-        microseconds that a small model's step notices: benchmarks/overhead.py)."""
+        a product by a weight of exactly 1, the stack of a total with itself, conversions to the dtype
+        a tensor already has (every op is a few microseconds that a small model's step notices:
+        benchmarks/overhead.py)."""
         if len(self.names) == 1:  # always one value a step, whatever the weight (the engine stacks them)
             w = self.weights[self.names[0]]
             if w == 0.0:
@@ -45,7 +50,7 @@ class WeightedLoss:
             else:
                 term = self._term(self.names[0], logits, y)
                 total = term if w == 1.0 else w * term
-            return total, total.detach().float().reshape(1)
+            return total, (total if total.dtype is torch.float32 else total.float()).detach()
         parts = []
         total = None
         for name in self.names:

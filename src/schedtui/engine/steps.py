@@ -2,7 +2,8 @@
 
 `StepRecorder` belongs to one run core. `add(step, knobs, row, names)` keeps
 update `step`'s losses — `row` is a 1-D tensor `[total, term...]` on the device,
-or a tuple of Python floats (a framework's float loss) — with the knob values
+a 0-d tensor (the total alone), or a tuple of Python floats (a framework's float
+loss); `total_of(row)` reads a row's total — with the knob values
 that update used and the names of its terms (None: no terms). It returns True
 when a read is due (`read_every` pending, or `read_interval` seconds since the
 last read). `read(epoch)` reads everything pending in one go (one host-device
@@ -89,9 +90,11 @@ def _to_floats(rows: list, reduce=None) -> list:
         return _reduced(rows, reduce)
     if all(r.__class__ is torch.Tensor for r in rows):
         try:
-            return torch.stack(rows).tolist()  # the common case: one shape  # one sync per read
+            out = torch.stack(rows).tolist()  # the common case: one shape  # one sync per read
         except RuntimeError:
             pass
+        else:
+            return [[v] for v in out] if rows[0].dim() == 0 else out  # 0-d rows: the total alone
     tensors = [r for r in rows if isinstance(r, torch.Tensor)]
     if not tensors:
         return [list(r) for r in rows]
@@ -117,6 +120,11 @@ def _reduced(rows: list, reduce) -> list:
         out.append(flat[i:i + p.numel()])
         i += p.numel()
     return out
+
+
+def total_of(row) -> float:
+    """A loss row's total as a float (a device tensor's costs a sync)."""
+    return float(row) if row.__class__ is torch.Tensor and row.dim() == 0 else float(row[0])
 
 
 def number(name: str, v) -> float:
