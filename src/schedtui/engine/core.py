@@ -337,6 +337,8 @@ class RunCore:
         except UserError as e:  # the disk filled up again at the very end: say what is missing
             print(f"schedtui: {e}", file=sys.stderr)
         self.channel.close(f"the run has ended ({status})")
+        if self.watch is not None:
+            self.watch.close()
         return status
 
     def _wait_for_disk(self) -> None:

@@ -83,4 +83,13 @@ class Watch:
             return -1
 
     def stop(self) -> None:
+        """End the heartbeat (the store stays for `dead`)."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)  # a store call in flight ends within its timeout or with rank 0
+
+    def close(self) -> None:
+        """`stop`, and let go of the store now rather than at interpreter exit, where a store that outlived
+        its thread could abort the process ("terminate called without an active exception")."""
+        self.stop()
+        self.store = None
