@@ -86,3 +86,24 @@ def test_per_group_lr_follows_the_base_lr(tmp_path):
     assert all(e["knobs"]["lr@head"] == pytest.approx(10 * e["knobs"]["lr"]) for e in steps)
     head = [g for g in engine.parts.optimizer.param_groups if g["name"] == "head"][0]
     assert head["lr"] == pytest.approx(10 * engine.parts.optimizer.param_groups[0]["lr"])
+
+
+def test_every_update_trains_in_train_mode_after_each_epochs_evaluation(tmp_path):
+    """The built-in loop sets train mode at its first epoch and leaves it after that (the evaluations restore
+    it); every update of every epoch runs with every module training (dropout on), every evaluation with none."""
+    import torch
+
+    engine = make_engine(tmp_path, ["epochs=3", "model.dropout=0.3"])
+    model = engine.parts.model
+    seen = {"train": [], "eval": []}
+
+    def record(module, args):
+        modes = [m.training for m in module.modules()]
+        seen["train" if torch.is_grad_enabled() else "eval"].append(modes)
+
+    model.register_forward_pre_hook(record)
+    model.eval()  # as a model may come from its factory: the run still trains it in train mode
+    log = run_to_end(engine)
+    assert len(seen["train"]) == len(of_type(log, "step")) > 0
+    assert all(all(modes) for modes in seen["train"])
+    assert len(seen["eval"]) >= 3 and not any(any(modes) for modes in seen["eval"])

@@ -146,9 +146,14 @@ class Engine:
     def _train(self) -> None:
         p, core = self.parts, self.core
         first_epoch, first_batch = self._position
+        # every epoch starts in train mode; with the built-in step nothing but the evaluations (which restore it)
+        # changes a module's mode, so after the first epoch a model still in train mode is left as it is (a whole
+        # `train()` walks every module); a factory's own step may change one, so then it is set every epoch
+        each_epoch = p.train_step is not None
         for epoch in range(first_epoch, p.cfg["epochs"]):
             p.data.train.set_epoch(epoch)
-            p.model.train()
+            if each_epoch or epoch == first_epoch or not p.model.training:
+                p.model.train()
             start = first_batch if epoch == first_epoch else 0
             batches = p.data.train.iter_from(start, self._loader_rng if start else None)
             boundary, update = core.boundary, self._update
@@ -228,21 +233,27 @@ class Engine:
         else:
             total.backward()
             norm = torch.nn.utils.clip_grad_norm_(p.model.parameters(), clip) if clip > 0 else None
-            if self._check_each_step and not self._finite(row, norm):
+            checked = self._checked(row, norm) if self._check_each_step else ()
+            if checked is None:
                 self.core.nonfinite(self.core.step + 1, total_of(row), skipped=True)
                 return
-            elif self._check == "device":  # no sync: the fused step reads the flag on the device
+            if self._check == "device":  # no sync: the fused step reads the flag on the device
                 bad = ~torch.isfinite(total.detach().float())
                 if norm is not None:
                     bad = bad | ~torch.isfinite(norm)
                 p.optimizer.found_inf = bad.float().reshape(1)
-            p.optimizer.step()
+            p.optimizer.step()  # `checked` is still held here: see _checked
         self.core.after_update_row(row, names, batch_size)
 
-    def _finite(self, row, norm) -> bool:
-        """Whether the loss row and every gradient are finite, in one fused pass over them (on the CPU, where
-        reading the answer costs no sync): the clipping norm stands for the gradients when there is one. Data-
-        parallel, the gradients alone decide: they are the ranks' mean, the same everywhere; a rank's loss is not."""
+    def _checked(self, row, norm) -> list | None:
+        """The tensors checked, when the loss row and every gradient are finite (None when one is not), in one
+        fused pass over them (on the CPU, where reading the answer costs no sync): the clipping norm stands for
+        the gradients when there is one. Data-parallel, the gradients alone decide: they are the ranks' mean, the
+        same everywhere; a rank's loss is not.
+
+        The caller holds the returned list until the optimizer step: a fresh gradient has no Python object
+        until one is asked for, and one that is let go is freed, so the step would make each one again
+        (about 1 us a parameter, more than the check itself: benchmarks/README.md)."""
         if norm is not None:
             tensors = [norm]
         else:
@@ -250,13 +261,13 @@ class Engine:
         if self.core.dist is None:
             tensors.append(row)
         if not tensors:
-            return True
+            return tensors
         found = self._found  # kept at 0 between bad steps: nothing to zero on the way
         torch._amp_foreach_non_finite_check_and_unscale_(tensors, found, self._one)  # x * 1.0: values unchanged
         if (self._found_at[0] if self._found_at is not None else found.item()) == 0.0:
-            return True
+            return tensors
         found.zero_()
-        return False
+        return None
 
     def _step_with_closure(self, forward, batch, batch_size) -> None:
         """The optimizer re-evaluates the loss (LBFGS): the log records its first evaluation, which step returns.

@@ -19,8 +19,8 @@ def _hits(task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor | No
         if y.dtype.is_floating_point or y.dim() != 1 or logits.shape[0] != y.shape[0]:
             return None
         task = "binary" if logits.dim() == 1 or logits.shape[-1] == 1 else "multiclass"
-    if task == "binary":
-        return ((logits.reshape(-1) > 0).long() == y.long()).sum()
+    if task == "binary":  # a bool against 0/1 targets of any dtype: no conversions (a dispatch each)
+        return ((logits.reshape(-1) > 0) == y.reshape(-1)).sum()
     return (logits.argmax(-1) == y).sum()
 
 
