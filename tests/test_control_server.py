@@ -82,6 +82,38 @@ def test_the_socket_is_private_recorded_serves_several_clients_and_goes_with_the
     assert read_all(ctl) == []
 
 
+def test_a_stream_is_the_logs_own_bytes_from_the_seq_asked_to_the_end(tmp_path):
+    """The server forwards the lines the log writer encoded (nothing is encoded twice): a client that asks from
+    seq K mid-run gets the file's very bytes from event K on, up to the `end` event, before the server closes."""
+    run = started(tmp_path, "epochs=20000")
+    log_path = run.run_dir / "events.jsonl"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(socket_of(run)))
+    sock.sendall(protocol.encode(protocol.hello("attach")))
+    run.engine.start()
+    wait_for(lambda: log_path.read_bytes().count(b'"type":"step"') > 30, what="steps in the log")
+    k = log_path.read_bytes().count(b"\n") + 3  # past what the file holds now: the stream starts mid-batch
+    sock.sendall(protocol.encode({"id": 1, "op": "events", "from": k}))
+    wait_for(lambda: log_path.read_bytes().count(b"\n") > k + 100, what="more steps")
+    run.engine.send("stop").result(30)
+    assert run.engine.join(60)
+    got = bytearray()
+    sock.settimeout(10)
+    while chunk := sock.recv(65536):
+        got += chunk
+    sock.close()
+    lines = bytes(got).splitlines(keepends=True)
+    streamed = [line for line in lines if line.startswith(b'{"seq":')]
+    assert [json.loads(line) for line in lines if not line.startswith(b'{"seq":')] == [
+        {"hello": protocol.NAME, "version": protocol.VERSION, "run_id": run.header["run_id"], "pid": os.getpid(),
+         "run_dir": str(run.run_dir)}, {"id": 1, "ok": True}]
+    logged = log_path.read_bytes().splitlines(keepends=True)  # the header is seq 0: line k is event k
+    assert streamed == logged[k:] and json.loads(streamed[0])["seq"] == k
+    assert json.loads(streamed[-1])["type"] == "end"
+    chunks = [(5, b"a\nb\n"), (7, b"c\nd\ne\n")]  # (first seq, lines) as the writer hands them over
+    assert [server._lines_from(chunks, k) for k in (6, 8, 10)] == [b"b\nc\nd\ne\n", b"d\ne\n", b""]
+
+
 def test_an_attached_source_gets_every_event_once_in_order_and_steers_as_attach(tmp_path):
     run = started(tmp_path, "epochs=20000")
     log_path = run.run_dir / "events.jsonl"

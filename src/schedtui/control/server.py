@@ -12,12 +12,13 @@ channel: `start()` returns False and `error` says why in one line.
 Costs, kept off the training thread: the engine is touched only through
 `engine.send` (commands queue for the next step boundary; a future's callback
 writes one byte to a pipe to wake this thread) and a few attribute reads for
-`status`. The event log is subscribed only while a client streams events, so with
-no screen attached the per-step cost is zero; the thread sleeps in `select`
-(holding no GIL) and wakes twice a second to see whether the run has ended (its
-log is closed), or
-`STREAM_S` apart while it streams, when it encodes the new events once for every
-client. All sockets are non-blocking with bounded buffers: a client that does not
+`status`. The log writer's encoded lines are subscribed (`subscribe_lines`) only
+while a client streams events, so with no screen attached the per-step cost is
+zero; the thread sleeps in `select` (holding no GIL) and wakes twice a second to
+see whether the run has ended (its log is closed and, while it streams, the
+writer has encoded the last event), or `STREAM_S` apart while it streams, when it
+sends the lines the writer encoded since (the very bytes of the file: no event
+is encoded a second time). All sockets are non-blocking with bounded buffers: a client that does not
 read falls behind (it is told to re-read the log) and a dead one is dropped; none
 can make the engine wait. Every connection's peer credentials are checked
 (SO_PEERCRED): another uid is refused.
@@ -38,7 +39,6 @@ from pathlib import Path
 
 from schedtui.control import paths, protocol
 from schedtui.control.sockets import Peer, listen, peer_uid
-from schedtui.events.encode import make_encoder
 
 IDLE_S = 0.5  # how often an idle server looks whether the run has ended
 STREAM_S = 0.1  # how often new events are sent to streaming clients
@@ -57,10 +57,9 @@ class ControlServer:
         self._listener = None  # the listening socket
         self._clients: dict[int, Peer] = {}
         self._answered: deque = deque()  # (client, request id, future) whose future is done
-        self._sub = None  # the log subscription, while a client streams
+        self._sub = None  # the subscription to the log writer's lines, while a client streams
         self._stop = False
         self._thread: threading.Thread | None = None
-        self._encode = make_encoder()
         self._wake_r, self._wake_w = -1, -1
         self._wake_lock = threading.Lock()  # the engine thread's wake-up never writes to a closed (reused) fd
 
@@ -151,7 +150,8 @@ class ControlServer:
             self._cleanup()
 
     def _run_over(self) -> bool:
-        return self.log.closed  # the engine closes its log when the run ends, however it ends
+        # the engine closes its log when the run ends, however it ends; a stream waits for the writer's last lines
+        return self.log.closed and (self._sub is None or self.log.finished)
 
     def _accept(self) -> None:
         while True:
@@ -289,36 +289,32 @@ class ControlServer:
         """Subscribe to the log while any client streams, and only then."""
         want = any(c.streaming for c in self._clients.values())
         if want and self._sub is None:
-            self._sub = self.log.subscribe()
+            self._sub = self.log.subscribe_lines()
         elif not want and self._sub is not None:
-            self.log.unsubscribe(self._sub)
+            self.log.unsubscribe_lines(self._sub)
             self._sub = None
 
     def _pump(self) -> None:
-        """The events emitted since the last pump, encoded once, to every streaming client."""
+        """The lines the log writer encoded since the last pump, to every streaming client."""
         if self._sub is None:
             return
-        get, events = self._sub.get_nowait, []
+        get, chunks = self._sub.get_nowait, []
         try:
             while True:
-                events.append(get())
+                chunks.append(get())  # (first seq, lines)
         except Exception:  # queue.Empty
             pass
-        if not events:
+        if not chunks:
             return
-        encode = self._encode
-        lines = [encode(ev).encode() for ev in events]
-        blob = b"\n".join(lines) + b"\n"
-        first = events[0]["seq"]
+        first = chunks[0][0]
+        blob = b"".join(data for _, data in chunks)
         for c in list(self._clients.values()):
             if not c.streaming:
                 continue
-            data = blob
-            if c.from_seq > first:
-                data = b"".join(line + b"\n" for ev, line in zip(events, lines) if ev["seq"] >= c.from_seq)
+            data = blob if c.from_seq <= first else _lines_from(chunks, c.from_seq)
             if len(c.wbuf) + len(data) > MAX_OUT:  # it does not keep up: it re-reads the log instead
                 c.streaming = False
-                self._queue(c, protocol.encode({"notice": "behind", "seq": events[0]["seq"] - 1}))
+                self._queue(c, protocol.encode({"notice": "behind", "seq": first - 1}))
                 self._streams_changed()
             else:
                 self._queue(c, data)
@@ -377,7 +373,7 @@ class ControlServer:
 
     def _cleanup(self) -> None:
         if self._sub is not None:
-            self.log.unsubscribe(self._sub)
+            self.log.unsubscribe_lines(self._sub)
             self._sub = None
         for c in list(self._clients.values()):
             try:
@@ -399,3 +395,14 @@ class ControlServer:
         if self.path is not None:
             paths.remove(self.run_dir, self.path, os.getpid())
             self.path = None
+
+
+def _lines_from(chunks: list, seq: int) -> bytes:
+    """The lines of `chunks` ((first seq, lines)) from event `seq` on (a line is one event; JSON has no raw newline)."""
+    out = []
+    for first, data in chunks:
+        if first + data.count(b"\n") <= seq:
+            continue
+        lines = data.split(b"\n")[:-1]
+        out.extend(line + b"\n" for i, line in enumerate(lines) if first + i >= seq)
+    return b"".join(out)

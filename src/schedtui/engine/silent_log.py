@@ -3,7 +3,7 @@
 Rank 0 alone writes `events.jsonl`; the other ranks run the same run core, which
 emits the same events, into this: `emit` and `emit_many` number and return them
 as the real log would (so nothing downstream changes) and keep nothing;
-`subscribe` gives a queue that never fills. Pure Python; no torch, textual or rich.
+`subscribe` and `subscribe_lines` give a queue that never fills. Pure Python; no torch, textual or rich.
 """
 
 from __future__ import annotations
@@ -37,6 +37,16 @@ class SilentLog:
 
     def unsubscribe(self, q) -> None:
         return None
+
+    def subscribe_lines(self) -> queue.SimpleQueue:
+        return queue.SimpleQueue()
+
+    def unsubscribe_lines(self, q) -> None:
+        return None
+
+    @property
+    def finished(self) -> bool:
+        return self.closed
 
     def flush(self, wait: bool = True, sync: bool = False) -> None:
         return None

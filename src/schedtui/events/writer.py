@@ -17,6 +17,11 @@ Contract:
   the writer and subscribers: don't mutate it afterwards.
 - `emit_many(type, items)` does the same for a batch of (step, fields) at once (the
   engine's step events, read in batches): one lock and one timestamp for all.
+- `subscribe_lines()` gives a queue of what the writer encoded, as it encodes it:
+  `(first seq, bytes)`, the bytes exactly the lines it hands the file (one event a
+  line, consecutive seqs from the first); `finished` says when the writer has
+  encoded the last event of a closed log (so the queue holds everything). The
+  control socket streams these to attached screens: no event is encoded twice.
 - The writer thread encodes batches of events (`events.encode`: standard JSON, step
   events formatted directly; a NaN or inf is kept as the string "NaN"/"Infinity"
   with its path in `$nonfinite`, and read back as the float) and hands them to
@@ -190,6 +195,7 @@ class EventLog:
         self._q: deque = deque()  # append/popleft are atomic; the writer drains it in batches
         self._q_append = self._q.append
         self._subs: tuple = ()
+        self._line_subs: tuple = ()
         self._closed = False
         self._stopping = False
         self._flush_req = False
@@ -252,6 +258,22 @@ class EventLog:
     def unsubscribe(self, q: queue.SimpleQueue) -> None:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not q)
+
+    def subscribe_lines(self) -> queue.SimpleQueue:
+        """A queue that receives `(first seq, bytes)` for every batch the writer encodes after this call."""
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            self._line_subs = self._line_subs + (q,)
+        return q
+
+    def unsubscribe_lines(self, q: queue.SimpleQueue) -> None:
+        with self._lock:
+            self._line_subs = tuple(s for s in self._line_subs if s is not q)
+
+    @property
+    def finished(self) -> bool:
+        """Closed, and the writer has encoded (and handed to its line subscribers) every event."""
+        return self._closed and not self._thread.is_alive()
 
     @property
     def failed(self) -> str | None:
@@ -338,7 +360,10 @@ class EventLog:
             if n:
                 batch = [q.popleft() for _ in range(n)]
                 encoded = batch[-1]["seq"]
-                sink.add(("\n".join(map(encode, batch)) + "\n").encode("utf-8"))
+                data = ("\n".join(map(encode, batch)) + "\n").encode("utf-8")
+                sink.add(data)
+                for sub in self._line_subs:
+                    sub.put((batch[0]["seq"], data))
             now = time.monotonic()
             if sink.pending:
                 if sink.failed is None:
