@@ -253,7 +253,7 @@ class Engine:
 
         The caller holds the returned list until the optimizer step: a fresh gradient has no Python object
         until one is asked for, and one that is let go is freed, so the step would make each one again
-        (about 1 us a parameter, more than the check itself: benchmarks/README.md)."""
+        (about 1 us of a moons update, measured in place: benchmarks/README.md)."""
         if norm is not None:
             tensors = [norm]
         else:
