@@ -12,7 +12,7 @@ channel: `start()` returns False and `error` says why in one line.
 Costs, kept off the training thread: the engine is touched only through
 `engine.send` (commands queue for the next step boundary; a future's callback
 writes one byte to a pipe to wake this thread) and a few attribute reads for
-`status`. The log writer's encoded lines are subscribed (`subscribe_lines`) only
+`status`. The log writer's encoded lines are subscribed (`subscribe(lines=True)`) only
 while a client streams events, so with no screen attached the per-step cost is
 zero; the thread sleeps in `select` (holding no GIL) and wakes twice a second to
 see whether the run has ended (its log is closed and, while it streams, the
@@ -289,9 +289,9 @@ class ControlServer:
         """Subscribe to the log while any client streams, and only then."""
         want = any(c.streaming for c in self._clients.values())
         if want and self._sub is None:
-            self._sub = self.log.subscribe_lines()
+            self._sub = self.log.subscribe(lines=True)
         elif not want and self._sub is not None:
-            self.log.unsubscribe_lines(self._sub)
+            self.log.unsubscribe(self._sub)
             self._sub = None
 
     def _pump(self) -> None:
@@ -373,7 +373,7 @@ class ControlServer:
 
     def _cleanup(self) -> None:
         if self._sub is not None:
-            self.log.unsubscribe_lines(self._sub)
+            self.log.unsubscribe(self._sub)
             self._sub = None
         for c in list(self._clients.values()):
             try:

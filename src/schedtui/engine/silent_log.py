@@ -3,7 +3,7 @@
 Rank 0 alone writes `events.jsonl`; the other ranks run the same run core, which
 emits the same events, into this: `emit` and `emit_many` number and return them
 as the real log would (so nothing downstream changes) and keep nothing;
-`subscribe` and `subscribe_lines` give a queue that never fills. Pure Python; no torch, textual or rich.
+`subscribe` gives a queue that never fills. Pure Python; no torch, textual or rich.
 """
 
 from __future__ import annotations
@@ -32,16 +32,10 @@ class SilentLog:
         self._seq += len(items)  # the step events: nothing reads them here
         return []
 
-    def subscribe(self) -> queue.SimpleQueue:
+    def subscribe(self, lines: bool = False) -> queue.SimpleQueue:
         return queue.SimpleQueue()
 
     def unsubscribe(self, q) -> None:
-        return None
-
-    def subscribe_lines(self) -> queue.SimpleQueue:
-        return queue.SimpleQueue()
-
-    def unsubscribe_lines(self, q) -> None:
         return None
 
     @property

@@ -17,7 +17,7 @@ Contract:
   the writer and subscribers: don't mutate it afterwards.
 - `emit_many(type, items)` does the same for a batch of (step, fields) at once (the
   engine's step events, read in batches): one lock and one timestamp for all.
-- `subscribe_lines()` gives a queue of what the writer encoded, as it encodes it:
+- `subscribe(lines=True)` gives a queue of what the writer encoded, as it encodes it:
   `(first seq, bytes)`, the bytes exactly the lines it hands the file (one event a
   line, consecutive seqs from the first); `finished` says when the writer has
   encoded the last event of a closed log (so the queue holds everything). The
@@ -248,26 +248,20 @@ class EventLog:
                 out.append(ev)
         return out
 
-    def subscribe(self) -> queue.SimpleQueue:
-        """A queue that receives every event emitted after this call."""
+    def subscribe(self, lines: bool = False) -> queue.SimpleQueue:
+        """A queue that receives every event emitted after this call; `lines`: instead, `(first seq, bytes)` for
+        every batch the writer encodes after it (the bytes it hands the file)."""
         q: queue.SimpleQueue = queue.SimpleQueue()
         with self._lock:
-            self._subs = self._subs + (q,)
+            if lines:
+                self._line_subs = self._line_subs + (q,)
+            else:
+                self._subs = self._subs + (q,)
         return q
 
     def unsubscribe(self, q: queue.SimpleQueue) -> None:
         with self._lock:
             self._subs = tuple(s for s in self._subs if s is not q)
-
-    def subscribe_lines(self) -> queue.SimpleQueue:
-        """A queue that receives `(first seq, bytes)` for every batch the writer encodes after this call."""
-        q: queue.SimpleQueue = queue.SimpleQueue()
-        with self._lock:
-            self._line_subs = self._line_subs + (q,)
-        return q
-
-    def unsubscribe_lines(self, q: queue.SimpleQueue) -> None:
-        with self._lock:
             self._line_subs = tuple(s for s in self._line_subs if s is not q)
 
     @property
