@@ -1,23 +1,26 @@
 """What the training prints while the live screen has the terminal: kept in RUN_DIR/output.log, each line with
-the step it came at, and shown (escaped) in the output pane that `o` opens in the charts' place."""
+the step it came at (`capture.OutputCapture`, in the training's process), and shown (escaped) in the output pane
+that `o` opens in the charts' place. The whole path, `schedtui` in a terminal, is in test_cli_tty."""
 
-import re
+import subprocess
+import sys
 
-from schedtui.capture import PrintSink
 from ui_helpers import live_app, region_lines, screen_lines, stop_engine, until
 
 LONG = ["epochs=20000"]
 
 
 def printing(engine):
-    """The user's model prints now and then (as real training code does), markup and an escape among it."""
+    """The user's model prints now and then (as real training code does), markup and an escape among it; the
+    lines land in RUN_DIR/output.log as the CLI's capture writes them."""
     forward = engine.parts.model.forward
     calls = {"n": 0}
+    out = open(engine.run_dir / "output.log", "ab", buffering=0)
 
     def forward_that_prints(x):
         calls["n"] += 1
         if calls["n"] % 40 == 0:
-            print(f"forward call {calls['n']} [bold]not markup[/bold] \x1b[31m")
+            out.write(f"[step {engine.step}] forward call {calls['n']} [bold]not markup[/bold] \x1b[31m\n".encode())
         return forward(x)
 
     engine.parts.model.forward = forward_that_prints
@@ -28,10 +31,8 @@ def output_lines(app) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
-async def test_prints_go_to_output_log_with_their_step_and_o_shows_them(tmp_path):
+async def test_o_shows_what_the_training_printed_escaped_in_the_charts_place(tmp_path):
     app = live_app(tmp_path, LONG, before_start=printing)
-    app.prints = PrintSink(lambda: None if app.source.run_dir is None else app.source.run_dir / "output.log",
-                           lambda: 0 if app.source.engine is None else app.source.engine.step)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.source.run_dir is not None and len(output_lines(app)) >= 3, what="prints in output.log")
         await until(pilot, lambda: "o shows the training's output" in "\n".join(screen_lines(app)), what="the hint that output came")
@@ -44,42 +45,32 @@ async def test_prints_go_to_output_log_with_their_step_and_o_shows_them(tmp_path
         await pilot.press("o")
         await until(pilot, lambda: app.charts.display and not app.output.display, what="the charts back")
         stop_engine(app)
-    app.prints.close()
-    lines = output_lines(app)
-    said = [ln for ln in lines if "forward call" in ln]
-    assert said and all(re.fullmatch(r"\[step \d+\] forward call \d+ \[bold\]not markup\[/bold\] \x1b\[31m", ln) for ln in said)
-    steps = [int(ln.split("]")[0][6:]) for ln in said]
-    assert steps == sorted(steps) and steps[-1] > steps[0] > 0  # each with the step of its moment
 
 
-class Printed:
-    """What Textual hands a print-capture target (`events.Print`)."""
-
-    def __init__(self, text: str, stderr: bool = False):
-        self.text, self.stderr = text, stderr
-
-
-def test_prints_before_the_run_has_a_directory_are_kept_and_never_lost(tmp_path, capsys):
-    where, step = {"path": None}, {"n": 0}
-    sink = PrintSink(lambda: where["path"], lambda: step["n"])
-    sink.post_message(Printed("loading my data\n"))  # while the run is being built: held
-    where["path"], step["n"] = tmp_path / "output.log", 12
-    sink.post_message(Printed("a warning\n", stderr=True))
-    step["n"] = 13
-    sink.post_message(Printed("no newline yet"))
-    sink.close()
+def test_prints_before_the_run_has_a_directory_are_kept_and_never_lost(tmp_path):
+    code = f"""
+import sys
+from schedtui.capture import OutputCapture
+where, step = {{"path": None}}, [0]
+cap = OutputCapture(lambda: where["path"], lambda: step[0])
+print("loading my data")  # while the run is being built: held
+where["path"], step[0] = {str(tmp_path / 'output.log')!r}, 12
+print("a warning", file=sys.stderr)
+step[0] = 13
+sys.stdout.write("no newline yet")
+cap.close()
+never = OutputCapture(lambda: None, lambda: 0)  # a run that never started: the lines go to stderr at the end
+print("factory says hi")
+never.close()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert (tmp_path / "output.log").read_text().splitlines() == [
         "[step 0] loading my data", "[step 12] a warning", "[step 13] no newline yet"]
-    never = PrintSink(lambda: None, lambda: 0)  # a run that never started: the lines go to stderr at the end
-    never.post_message(Printed("factory says hi\n"))
-    never.close()
-    assert capsys.readouterr().err == "[step 0] factory says hi\n"
+    assert done.stderr == "[step 0] factory says hi\n" and done.stdout == ""
 
 
 def test_an_own_loops_capture_keeps_prints_bytes_descriptor_writes_and_child_processes(tmp_path):
-    import subprocess
-    import sys
-
     code = f"""
 import os, subprocess, sys
 from schedtui.capture import OutputCapture

@@ -8,9 +8,10 @@ moment:
   after step 50 says step 50 however busy the machine is;
 - the file descriptors 1 and 2 (what C extensions and child processes write)
   point at a pipe that a thread reads, tagging each line when it is read.
-`close()` puts everything back and writes what is left. `PrintSink` does the
-same for the live screen in this process, through Textual's print capture. The
-screen's output pane (`o`) shows the last lines of that file. Pure stdlib; no
+`close()` puts everything back and writes what is left. A run started by
+`schedtui` on a terminal (its screen in a child process) and an own loop under
+its screen both capture this way; the screen's output pane (`o`) shows the last
+lines of that file. Pure stdlib; no
 torch, textual or rich.
 """
 
@@ -147,13 +148,15 @@ class _Bytes(io.RawIOBase):
 
 
 class OutputCapture:
-    def __init__(self, path: Path, step):
+    def __init__(self, path, step):
+        """`path`: the file, or a callable that says None until the run has a directory (lines wait in memory,
+        and go to the terminal at `close()` if it never has one)."""
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
-        self._sink = _Sink(Path(path), step)
+        self._sink = _Sink(path if callable(path) else Path(path), step)
         self._saved = (os.dup(1), os.dup(2))
         self._r, w = os.pipe()
         os.dup2(w, 1)
@@ -194,26 +197,4 @@ class OutputCapture:
         for fd in self._saved:
             os.close(fd)
         self._thread.join(5)
-        self._sink.close()
-
-
-class PrintSink:
-    """What the training prints while the live screen runs in this process, kept: the screen hands this to
-    Textual (`App.begin_capture_print`), which gives it every print and write to sys.stdout/sys.stderr,
-    on the writer's own thread, as an `events.Print`; each line goes to `path()` (the run's output.log,
-    None while the run is starting: held until it is known) as `[step N] line`, the step of that moment.
-    Textual keeps the terminal; what C code writes to the descriptors is not seen here."""
-
-    def __init__(self, path, step):
-        self._sink = _Sink(path, step)
-        self._out = (_StepStream(self._sink, 1), _StepStream(self._sink, 2))
-
-    def post_message(self, message) -> bool:
-        self._out[1 if getattr(message, "stderr", False) else 0].write(str(getattr(message, "text", "")))
-        return True
-
-    def close(self) -> None:
-        """The screen is gone: write what is left; what the run never had a directory for goes to stderr."""
-        for stream in self._out:
-            stream.finish()
         self._sink.close(fallback=sys.stderr)

@@ -5,6 +5,11 @@ torch, the engine and rich are imported when a run starts, so `schedtui --help`
 and `schedtui presets` answer at once. Every bad input is one line on stderr and
 exit status 2, with nothing started.
 
+On a terminal the run trains in this process and its live screen is drawn by a
+child process attached to the run's control socket (`control.own_screen`), up
+before torch has loaded here: the screen's frames never hold this process's GIL.
+This process's output goes to RUN_DIR/output.log while the screen is up.
+
 While a run goes, SIGINT and SIGTERM stop it at the next step boundary with
 status `interrupted` (a checkpoint and the `end` event are written, so
 `schedtui resume` continues it) and the process exits with 128 + the signal
@@ -233,76 +238,87 @@ def _run_headless(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> 
 
 
 def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
-    from schedtui.capture import PrintSink
-    from schedtui.launch import start_run
-    from schedtui.ui.app import TrainApp
-    from schedtui.ui.source import LiveSource
-
-    source = LiveSource(lambda: start_run(cfg, args.data_dir, args.runs_dir, **launch))
-    prints = PrintSink(lambda: None if source.run_dir is None else source.run_dir / "output.log",  # (each print's step)
-                       lambda: 0 if source.engine is None else source.engine.step)
-    app = TrainApp(source, refresh_hz=args.refresh_hz, prints=prints)
-
-    def on_signal(signum: int) -> None:  # in the signal handler: queue and schedule only
-        if source.engine is not None:
-            source.engine.send("stop", status="interrupted")
-        _exit_app_soon(app)
-
-    interrupts.on_signal = on_signal
-    interrupts.on_hangup = lambda: _exit_app_soon(app)  # the run goes on without its screen (below)
-    source.begin()  # torch loads while the screen comes up
-    try:
-        app.run()
-    except Exception:  # the terminal went away under the app: the run must still end properly
-        if interrupts.signum is None and not interrupts.hung_up:
-            raise
-    prints.close()  # from here on prints go to the terminal again (or, detached, to output.log)
-    source.wait_started()  # quit during start-up: let it finish, then stop what it started
-    if source.error is not None:
-        if isinstance(source.error, UserError):
-            raise source.error
-        print(f"schedtui: the run could not start: {type(source.error).__name__}: {visible(source.error)}", file=sys.stderr)
-        return 1
-    engine = source.engine
-    if engine is not None:
-        if (interrupts.hung_up or app.detached) and engine.running:  # on headless, output in RUN_DIR/output.log
-            from schedtui.control.background import continue_headless
-
-            if not interrupts.hung_up:  # q, detach: the terminal is still there, to say how to come back
-                d = visible(source.run_dir)
-                print(f"schedtui: detached; the run goes on in this process (pid {os.getpid()})\n"
-                      f"  its output:           {d}/output.log\n"
-                      f"  the screen again:     schedtui attach {d}\n"
-                      f"  this shell back:      ctrl+z, then bg (closing the terminal does not stop the run)", flush=True)
-            continue_headless(engine, source, app.view.state, source.run_dir, args.refresh_hz, interrupts,
-                              "hangup" if interrupts.hung_up else "key")
-        if engine.running:  # the app closed while the run went on: stop it so the log ends properly
-            engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
-            engine.join()
-        print(f"schedtui: run {engine.status}; log: {visible(source.run_dir / 'events.jsonl')}")
-        if engine.status in ("stopped", "interrupted"):
-            print(f"continue it with: schedtui resume {visible(source.run_dir)}")
-        if interrupts.exit_code is not None:
-            return interrupts.exit_code
-        return 0 if engine.status in ("completed", "stopped") else 1
-    return interrupts.exit_code or 0
-
-
-def _exit_app_soon(app) -> None:
-    """Ask the app to exit from a signal handler: `call_from_thread` refuses the app's own thread, and the
-    app's loop may not be running yet, so a helper thread asks until it is."""
-    import threading
+    """The run in this process, its live screen drawn by a child process (`control.own_screen`) that is up at once,
+    on this terminal, while torch loads here. This process's output goes to RUN_DIR/output.log meanwhile, each
+    line with its step (the screen's `o` shows it). The screen closing decides the rest: detached (q then d) or
+    failed, the run goes on here headless; closed otherwise while the run goes (q during start-up), it stops."""
     import time
 
-    def ask() -> None:
-        for _ in range(200):
-            try:
-                app.call_from_thread(app.exit)
-                return
-            except Exception:  # no running loop yet (or already gone)
-                time.sleep(0.05)
+    from schedtui.capture import OutputCapture
+    from schedtui.control import background, own_screen
+    from schedtui.events.state import RunState
+    from schedtui.headless import fold
+    from schedtui.interrupts import detach_terminal
+    from schedtui.launch import start_run
 
-    threading.Thread(target=ask, name="schedtui-signal-exit", daemon=True).start()
+    screen = own_screen.ScreenProcess(args.refresh_hz)
+    box: dict = {}
+    capture = OutputCapture(lambda: box["run_dir"] / background.OUTPUT if "run_dir" in box else None,
+                            lambda: box["engine"].step if "engine" in box else 0)
+
+    def close_screen(timeout: float = 10.0) -> None:  # the terminal is the screen's until it exits, then ours
+        screen.wait(timeout)
+        capture.close()
+        if interrupts.hung_up:  # (the capture put back descriptors of a terminal that is gone)
+            detach_terminal(interrupts.tty_fds)
+
+    try:
+        started = start_run(cfg, args.data_dir, args.runs_dir, start=False, **launch)
+    except BaseException as e:
+        close_screen()
+        if isinstance(e, (UserError, KeyboardInterrupt)):
+            raise
+        print(f"schedtui: the run could not start: {type(e).__name__}: {visible(e)}", file=sys.stderr)
+        return 1
+    engine, run_dir, events = started.engine, started.run_dir, started.events
+    box.update(engine=engine, run_dir=run_dir)
+    state = RunState.from_header(started.header)
+    interrupts.on_signal = lambda signum: engine.send("stop", status="interrupted")
+    if interrupts.signum is not None:  # a SIGTERM while the run was being built
+        engine.send("stop", status="interrupted")
+    if started.control is None:  # no socket for a screen to attach to (the log's warning says why): headless here
+        from rich.console import Console
+
+        from schedtui.headless import run_headless
+
+        close_screen()
+        engine.start()
+        run_headless(engine, events, state, Console(emoji=False), args.refresh_hz, interrupts)
+        code = None
+    else:
+        screen.started(run_dir)
+        engine.start()
+        while screen.exit_code is None and not interrupts.hung_up and interrupts.signum is None:
+            fold(events, state)  # kept current (after a detach the headless display goes on from it), queue bounded
+            time.sleep(1.0 / args.refresh_hz)
+        code = screen.exit_code
+        close_screen(timeout=2.0 if interrupts.hung_up else 10.0)
+        fold(events, state)
+    if engine.running and interrupts.signum is None and (code != own_screen.QUIT or interrupts.hung_up):
+        d = visible(run_dir)
+        if interrupts.hung_up:
+            reason = "hangup"
+        else:
+            reason = "key" if code == own_screen.DETACHED else "screen"
+            said = ("detached" if reason == "key" else
+                    f"the screen closed by itself (exit status {code}); the run is not lost")
+            print(f"schedtui: {said}; the run goes on in this process (pid {os.getpid()})\n"
+                  f"  its output:           {d}/output.log\n"
+                  f"  the screen again:     schedtui attach {d}\n"
+                  f"  this shell back:      ctrl+z, then bg (closing the terminal does not stop the run)", flush=True)
+        background.continue_headless(engine, events, state, run_dir, args.refresh_hz, interrupts, reason)
+    if engine.running:  # closed while the run went (q during start-up, ctrl+q), or a signal: it stops
+        engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")
+        engine.join()
+    print(f"schedtui: run {engine.status}; log: {visible(run_dir / 'events.jsonl')}")
+    if engine.status in ("stopped", "interrupted"):
+        print(f"continue it with: schedtui resume {visible(run_dir)}")
+    if interrupts.exit_code is not None:
+        return interrupts.exit_code
+    fold(events, state)
+    if engine.status == "crashed" and state.user_error:  # the factory's code handed over something unusable
+        raise UserError(state.error)
+    return 0 if engine.status in ("completed", "stopped") else 1
 
 
 SUBCOMMANDS = ("run", "replay", "rerun", "diff", "export", "resume", "attach", "ctl", "ps")  # modules in schedtui.commands

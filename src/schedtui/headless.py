@@ -92,12 +92,10 @@ def _whole_run(state: RunState, run_dir) -> RunState:
     return tl.state
 
 
-def drain(engine, events, state: RunState, progress, console: Console) -> None:
-    """Fold what the run emitted since the last call into `state` and print its lines. Of consecutive step
-    events only the last is folded: a step sets what the latest one holds (step, loss, knobs, rate, ETA), and
-    folding each of thousands a second held the GIL the training thread needs."""
-    out = progress.console if progress is not None else console
-    colour = out.is_terminal
+def fold(events, state: RunState, said=None) -> None:
+    """Fold what the run emitted since the last call into `state`; `said(ev)` for each event but steps. Of
+    consecutive step events only the last is folded: a step sets what the latest one holds (step, loss, knobs,
+    rate, ETA), and folding each of thousands a second held the GIL the training thread needs."""
     step = None
     while True:
         try:
@@ -106,14 +104,24 @@ def drain(engine, events, state: RunState, progress, console: Console) -> None:
             if step is not None:
                 state.apply(step)
             return
-        t = ev["type"]
-        if t == "step":
+        if ev["type"] == "step":
             step = ev
             continue
         if step is not None:
             state.apply(step)
             step = None
         state.apply(ev)
+        if said is not None:
+            said(ev)
+
+
+def drain(engine, events, state: RunState, progress, console: Console) -> None:
+    """`fold`, printing the lines of what happened (epochs, SWA, warnings...)."""
+    out = progress.console if progress is not None else console
+    colour = out.is_terminal
+
+    def said(ev: dict) -> None:
+        t = ev["type"]
         if t == "epoch":
             averaged = "".join(f"  {visible(m)} {_fmt(e.get('acc'), '.2%')}" for m, e in state.evals.items()
                                if m != "raw" and e.get("step") == ev["step"])
@@ -142,6 +150,8 @@ def drain(engine, events, state: RunState, progress, console: Console) -> None:
         elif t == "pause" and ev.get("reason") != "user":
             out.print(f"[yellow]paused ({markup(ev.get('reason'))}); no screen to resume from in headless mode: stopping[/]")
             engine.send("stop")
+
+    fold(events, state, said)
 
 
 def summary_table(state: RunState, run_dir) -> Table:

@@ -13,6 +13,7 @@ one-line error, exit status 2.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def build_parser():
     p.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs are looked up (default: ./runs)")
     p.add_argument("--refresh-hz", type=float, default=LIVE_REFRESH_HZ, metavar="HZ",
                    help=f"screen refreshes per second (default: {LIVE_REFRESH_HZ:g})")
+    p.add_argument("--run-from-fd", type=int, help=argparse.SUPPRESS)  # the screen of `schedtui PRESET` (own_screen)
     return p
 
 
@@ -46,6 +48,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if not 0.5 <= args.refresh_hz <= 60:
         raise UserError(f"--refresh-hz: {args.refresh_hz:g} is out of range [0.5, 60]")
+    if args.run_from_fd is not None:
+        return _owned(args)
     runs_dir = Path(args.runs_dir)
     run_dir = runs.newest_running(runs_dir) if args.run is None else runs.resolve(args.run, runs_dir)
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
@@ -54,16 +58,9 @@ def main(argv: list[str]) -> int:
     from schedtui.ui.remote import RemoteSource
 
     source = RemoteSource(conn, run_dir)
-    app = attach_app(source, args.refresh_hz)
-    try:
-        app.run()
-    finally:
-        source.close()
-    if app.startup_error is not None:
-        print(f"schedtui: {visible(app.startup_error)}", file=sys.stderr)
-        return app.return_code or 1
-    if app.return_code:  # the screen failed (Textual has shown why); the run goes on
-        return app.return_code
+    app, failed = _show(source, args.refresh_hz)
+    if failed:  # the run goes on
+        return failed
     if source.ended:
         print(f"schedtui: the run has ended; its log: {visible(run_dir / 'events.jsonl')}")
     else:
@@ -71,8 +68,38 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def attach_app(source, refresh_hz: float):
-    """The live screen over `source` (`q`: detach, stop the run, or cancel)."""
+def _owned(args) -> int:
+    """The screen of a run that the process which started this one is starting (`control.own_screen`): the
+    exit status says what the person chose (detach, or close while the run goes); that process says the rest."""
+    from schedtui.control.own_screen import DETACHED, QUIT
+    from schedtui.ui.owned import OwnedSource
+
+    if args.run is not None:
+        raise UserError("attach: a run and --run-from-fd exclude each other")
+    source = OwnedSource(args.run_from_fd)
+    app, failed = _show(source, args.refresh_hz, owned=True)
+    if failed:
+        return failed
+    return DETACHED if app.detached or source.ended or source.dismissed else QUIT
+
+
+def _show(source, refresh_hz: float, owned: bool = False):
+    """The screen over `source` until it closes: (the app, an exit status if it failed, else 0). A run it could not
+    attach to is one line; any other failure Textual has shown."""
+    app = attach_app(source, refresh_hz, owned)
+    try:
+        app.run()
+    finally:
+        source.close()
+    if app.startup_error is not None:
+        print(f"schedtui: {visible(app.startup_error)}", file=sys.stderr)
+        return app, app.return_code or 1
+    return app, app.return_code or 0
+
+
+def attach_app(source, refresh_hz: float, owned: bool = False):
+    """The live screen over `source` (`q`: detach, stop the run, or cancel); `owned`: the screen of a run its
+    parent process started (no "attached" word)."""
     import schedtui.ui
     from schedtui.ui.app import TrainApp
 
@@ -81,6 +108,7 @@ def attach_app(source, refresh_hz: float):
 
         def mounted(self) -> None:
             super().mounted()
-            self.notify("attached: q detaches (the run goes on) or stops the run", timeout=8)
+            if not owned:
+                self.notify("attached: q detaches (the run goes on) or stops the run", timeout=8)
 
     return AttachApp(source, refresh_hz=refresh_hz)

@@ -7,6 +7,7 @@
 - `client`: a blocking connection (ctl, ps, attach) with the trust checks.
 - `runs`: finding runs (running or not), their state, and cleaning up stale sockets.
 - `background`: `--detach` (a run started in the background) and continuing headless after a hang-up.
+- `own_screen`: the live screen of a run in this process, drawn by a child process attached to it.
 
 Nothing here imports torch, textual or rich: `schedtui ctl`, `ps` and `attach` start at once.
 """

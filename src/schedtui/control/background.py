@@ -9,8 +9,8 @@
   to `RUN_DIR/output.log` and the parent is told where the run is.
 - `hung_up(engine, run_dir, fds)`: the terminal went away (SIGHUP): what went to it
   goes to `RUN_DIR/output.log` and the log gets a `detach` event; the run goes on.
-- `continue_headless(...)`: the live screen closed on a hang-up (or `q`, detach):
-  the run goes on under the headless display (plain lines in output.log) until it ends.
+- `continue_headless(...)`: the live screen closed on a hang-up (or `q`, detach, or it
+  failed): the run goes on under the headless display (plain lines in output.log) until it ends.
 
 No torch; rich only inside `continue_headless`.
 """
@@ -18,7 +18,6 @@ No torch; rich only inside `continue_headless`.
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -154,29 +153,13 @@ def hung_up(engine, run_dir: Path, fds: tuple, reason: str = "hangup") -> None:
     threading.Thread(target=work, name="schedtui-detach", daemon=True).start()
 
 
-class _Polled:
-    """A source's `poll()` as the queue the headless display reads."""
-
-    def __init__(self, source):
-        self._source, self._buf = source, []
-
-    def get_nowait(self):
-        if not self._buf:
-            self._buf = self._source.poll()[::-1]
-            if not self._buf:
-                raise queue.Empty
-        return self._buf.pop()
-
-
-def continue_headless(engine, source, state, run_dir: Path, refresh_hz: float, interrupts, reason: str = "hangup") -> None:
-    """After the screen closed on a hang-up (or was detached: `reason` "key"): the run goes on under the headless
-    display, its output in RUN_DIR/output.log, until it ends."""
+def continue_headless(engine, events, state, run_dir: Path, refresh_hz: float, interrupts, reason: str = "hangup") -> None:
+    """After the screen closed on a hang-up (or was detached: `reason` "key"; or failed: "screen"): the run goes
+    on under the headless display (`events`, its subscription, folded into `state` so far), its output in
+    RUN_DIR/output.log, until it ends."""
     from rich.console import Console
 
-    from schedtui.events.state import RunState
     from schedtui.headless import run_headless
 
     hung_up(engine, run_dir, interrupts.tty_fds, reason)
-    if state is None:
-        state = RunState.from_header(source.header)
-    run_headless(engine, _Polled(source), state, Console(), refresh_hz, interrupts)
+    run_headless(engine, events, state, Console(), refresh_hz, interrupts)

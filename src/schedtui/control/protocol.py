@@ -2,7 +2,7 @@
 
 A connection starts with the client's hello and the server's answer:
 
-    -> {"hello": "schedtui-control", "version": 1, "role": "ctl" | "attach" | "ps"}
+    -> {"hello": "schedtui-control", "version": 1, "role": "ctl" | "attach" | "ps" | "ui"}
     <- {"hello": "schedtui-control", "version": 1, "run_id": ..., "pid": ..., "run_dir": ...}
     <- {"error": "one line"}          (then the server closes: another version, another uid, ...)
 
@@ -36,7 +36,7 @@ from schedtui.errors import UserError
 
 NAME = "schedtui-control"
 VERSION = 1
-ROLES = ("ctl", "attach", "ps")
+ROLES = ("ctl", "attach", "ps", "ui")  # ui: the screen the run was started with (`control.own_screen`)
 REQUEST_OPS = ("send", "status", "events")
 MAX_REQUEST = 64 * 1024  # bytes in one line from a client; longer is an error and the connection closes
 EVENT_PREFIX = b'{"seq":'

@@ -101,8 +101,8 @@ class ControlServer:
 
     @property
     def screens(self) -> int:
-        """Attached screens (clients that said hello as `attach`)."""
-        return sum(1 for c in list(self._clients.values()) if c.role == "attach")
+        """Screens (clients that said hello as `attach`, or `ui`: the one the run was started with)."""
+        return sum(1 for c in list(self._clients.values()) if c.role in ("attach", "ui"))
 
     def _wake(self) -> None:
         with self._wake_lock:

@@ -46,7 +46,7 @@ MAX_DEPTH = 64  # a line nested deeper than this is damaged, not an event (no ev
 EVENT_TYPES = frozenset({
     "header", "step", "eval", "epoch", "edit", "pause", "resume", "swa",
     "checkpoint", "early_stop", "warning", "error", "end",
-    "detach",  # the screen went away (reason: hangup, SIGHUP; key, q then d): the run goes on headless, output in RUN_DIR/output.log
+    "detach",  # the screen went away (reason: hangup, SIGHUP; key, q then d; screen, its process failed): the run goes on headless, output in RUN_DIR/output.log
 })
 
 END_STATUSES = frozenset({"completed", "stopped", "crashed", "interrupted"})

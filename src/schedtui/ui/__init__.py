@@ -4,10 +4,11 @@ Must never import torch: `schedtui replay` and the first screen of a live run st
 without it.
 """
 
-# Frames a second while a run trains (`--refresh-hz`). Each frame holds the GIL the training
-# thread needs for a few milliseconds (its own work, then Textual's painting: about 9 ms of the UI
-# thread at 120x40 during the moons run, a thousand steps a second): at 5 Hz the screen still looks
-# live and takes ~5% of a core (benchmarks/overhead.py reports each frame's time and what the screen
-# costs the training). Here, not in ui.app, so that the CLI can show it in --help without importing
-# Textual.
+# Frames a second while a run trains (`--refresh-hz`). Each frame takes the screen's thread a few
+# milliseconds (its own work, then Textual's painting: about 8-10 ms at 120x40 during the moons run, a
+# thousand steps a second): at 5 Hz the screen still looks live and takes ~5% of a core. `schedtui
+# PRESET` draws it in a process of its own (`control.own_screen`), so those milliseconds never hold the
+# training's GIL; a screen in the training's process (`schedtui.monitor(...).run`) shares it
+# (benchmarks/overhead.py reports each frame's time and what the screen costs the training). Here, not
+# in ui.app, so that the CLI can show it in --help without importing Textual.
 LIVE_REFRESH_HZ = 5.0

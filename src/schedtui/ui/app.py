@@ -53,12 +53,9 @@ class TrainApp(RunApp):
         Binding("q", "quit_run", "Quit"),
     ]
 
-    def __init__(self, source, refresh_hz: float = LIVE_REFRESH_HZ, prints=None):
-        """`prints`: where the training's prints go while this screen has the terminal (a `capture.PrintSink`,
-        for a run in this process); None: Textual's default."""
+    def __init__(self, source, refresh_hz: float = LIVE_REFRESH_HZ):
         super().__init__(RunView(), refresh_hz)
         self.source = source
-        self.prints = prints
         self._output_hinted = False
         self.quitting = False
         self.detached = False  # q, then d: the screen closed, the run goes on
@@ -72,14 +69,15 @@ class TrainApp(RunApp):
 
     def mounted(self) -> None:
         self.notice.show("q: detach (the run goes on) or stop it · ? keys", "hint")
-        if self.prints is not None:
-            self.begin_capture_print(self.prints)
         self.source.begin()
         self.set_interval(1.0 / self.refresh_hz, self.tick)
         self.call_after_refresh(self.tick)  # what the source has already (an attached run's header), at once
 
     # ---- the frame -----------------------------------------------------------------------------
     def tick(self) -> None:
+        if getattr(self.source, "dismissed", False):  # the process that runs the training closes its screen
+            self.exit()
+            return
         if self.source.error is not None and self.startup_error is None:
             self._startup_failed(self.source.error)
             return

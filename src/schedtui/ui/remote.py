@@ -4,7 +4,8 @@
 hello done, role "attach") and has the interface of `ui.source`: `header` (the
 log's first line), `poll()`, `send()`, `live`, `ended`, `error`, `begin()`.
 `engine` is None: this process holds no run, so the screen's quit only detaches
-(the run goes on; `send("stop")` is the way to stop it).
+(the run goes on; `send("stop")` is the way to stop it); `pid` is the run's
+process (its hello says), for the resource line.
 
 The run's past is the screen's `history` (the log file, read by the screen with
 bounded memory, however long the run: see `ui.source`); `poll()` returns the
@@ -92,6 +93,8 @@ class RemoteSource:
 
     def __init__(self, conn, run_dir):
         self.conn, self.run_dir = conn, Path(run_dir)
+        pid = conn.info.get("pid")
+        self.pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else None  # the training's process
         self.log_path = self.run_dir / "events.jsonl"
         events = iter_events(self.log_path)
         try:
