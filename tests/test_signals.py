@@ -57,7 +57,8 @@ def test_sigterm_sigint_end_a_headless_run_as_interrupted_sighup_does_not_and_re
         runs = tmp_path / sig.name
         out = open(tmp_path / f"{sig.name}.out", "wb")
         cmd = [sys.executable, "-m", "schedtui", "moons", "--headless", "--epochs", "2000", *TINY, "--runs-dir", str(runs)]
-        procs[sig] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path), runs, out)
+        procs[sig] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, preexec_fn=hup_default),
+                      runs, out)
     for sig, (proc, runs, _) in procs.items():
         wait_for_steps(runs, lambda proc=proc: proc.poll() is None)
         proc.send_signal(sig)
@@ -96,6 +97,7 @@ def test_the_ui_ends_the_run_as_interrupted_on_sigterm(tmp_path):
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["TERM"] = "xterm-256color"
+        hup_default()
         os.execv(sys.executable, [sys.executable, "-m", "schedtui", "moons", "--epochs", "20000", *TINY, "--runs-dir", str(runs)])
     try:
         seen = _watch_until_training(fd, pid, runs)
@@ -131,6 +133,7 @@ def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, contr
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["TERM"] = "xterm-256color"
+        hup_default()
         os.execv(sys.executable, [sys.executable, "-m", "schedtui", "moons", "--epochs", "20000", *TINY, "--runs-dir", str(runs)])
     _watch_until_training(fd, pid, runs)
     os.close(fd)  # hang up
@@ -153,6 +156,13 @@ def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, contr
     assert log.events[-1]["status"] == "stopped" and log.events[-2]["type"] == "checkpoint"
     out = (run_dir / "output.log").read_text()
     assert "run stopped; log:" in out and "schedtui resume" in out  # what it said after the screen went
+
+
+
+def hup_default() -> None:
+    """In a child, before exec: SIGHUP as a terminal program gets it, even when the suite runs under nohup (which
+    the run must keep honouring: an ignored SIGHUP stays ignored)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def wait_for_steps_after(runs, step, alive, timeout=60.0):
