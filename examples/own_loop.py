@@ -49,7 +49,7 @@ def main(epochs: int = 20, runs_dir: str = "runs") -> str:
                 out = model(val[0])
                 mon.epoch(val_loss=nn.functional.cross_entropy(out, val[1]).item(), val_acc=(out.argmax(1) == val[1]).float().mean().item())
 
-    return mon.run(loop)
+    return mon.run(loop)  # the live screen on a terminal (a child process); headless in a pipe
 
 
 if __name__ == "__main__":

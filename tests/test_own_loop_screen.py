@@ -1,6 +1,6 @@
-"""Your own loop keeps its main thread: `with schedtui.monitor(...)` on a terminal opens the live screen in a child
-process attached to the run; what the loop prints goes to RUN_DIR/output.log, each line with its step, and the
-screen's output pane (o) shows it."""
+"""Your own loop keeps its main thread: `with schedtui.monitor(...)` (and `mon.run`) on a terminal opens the live
+screen in a child process attached to the run; what the loop prints goes to RUN_DIR/output.log, each line with its
+step, and the screen's output pane (o) shows it. Detached, the loop goes on and says so; ctrl+q stops it."""
 
 import re
 
@@ -45,3 +45,59 @@ def test_with_monitor_on_a_terminal_shows_the_screen_and_keeps_the_loops_output(
     lines = (run / "output.log").read_text().splitlines()
     said = [ln for ln in lines if "my loop says" in ln]
     assert len(said) == 60 and re.fullmatch(r"\[step 50\] my loop says: epoch 0 done", said[0])
+
+
+def _long_loop(tmp_path, monkeypatch):
+    """`python -c` running examples/own_loop.py's loop for 20000 epochs (stopped long before)."""
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the child imports examples/ from here
+    return ["-c", f"from examples.own_loop import main; print('status', main(epochs=20000, runs_dir={str(tmp_path / 'runs')!r}))"]
+
+
+def test_your_loop_goes_on_when_its_screen_is_detached_and_says_where(tmp_path, monkeypatch):
+    """q then d: the screen closes, the loop goes on in its process (a `detach` event, a line on the terminal),
+    until `schedtui ctl stop` from another shell; then the script goes on after the loop."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    runs, stopped = tmp_path / "runs", []
+
+    def stop_after_the_detach() -> None:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            logs = list(runs.glob("*/events.jsonl"))
+            events = read_log(logs[0], strict=False).events if logs else []
+            detach = [e for e in events if e["type"] == "detach"]
+            if detach and sum(e["type"] == "step" and e["step"] > detach[0]["step"] + 20 for e in events):
+                stopped.append(subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(logs[0].parent), "stop"],
+                                              capture_output=True, text=True, timeout=60))
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=stop_after_the_detach)
+    watcher.start()
+    status, tail = run_in_pty([], [("RUNNING", ["q"]), ("The run is still going", ["d"])], timeout=120,
+                              python_args=_long_loop(tmp_path, monkeypatch))
+    watcher.join()
+    assert stopped and stopped[0].returncode == 0, (stopped, tail[-2000:])
+    assert status == 0 and b"status stopped" in tail, tail[-2000:]
+    assert b"detached; your loop goes on in this process" in tail and b"schedtui attach" in tail
+    (run,) = runs.iterdir()
+    log = read_log(run / "events.jsonl")
+    (detach,) = of_type(log, "detach")
+    assert detach["reason"] == "key" and detach["output"] == str(run / "output.log")
+    end = of_type(log, "end")[0]
+    assert end["status"] == "stopped" and end["by"] == "ctl"
+    assert [s for s in of_type(log, "step") if s["step"] > detach["step"]]  # it trained after the detach
+
+
+def test_ctrl_q_on_your_loops_screen_stops_the_run(tmp_path, monkeypatch):
+    status, tail = run_in_pty([], [("RUNNING", ["\x11"])], timeout=120, python_args=_long_loop(tmp_path, monkeypatch))
+    assert status == 0 and b"status stopped" in tail, tail[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    log = read_log(run / "events.jsonl")
+    end = of_type(log, "end")[0]
+    assert end["status"] == "stopped" and end["by"] == "ui" and not of_type(log, "detach")

@@ -158,6 +158,7 @@ class OutputCapture:
                 pass
         self._sink = _Sink(path if callable(path) else Path(path), step)
         self._saved = (os.dup(1), os.dup(2))
+        self._saved_lock = threading.Lock()  # to_terminal never writes to a descriptor close() let go
         self._r, w = os.pipe()
         os.dup2(w, 1)
         os.dup2(w, 2)
@@ -184,6 +185,16 @@ class OutputCapture:
             self._sink.lines([rest])
         os.close(self._r)
 
+    def to_terminal(self, text: str) -> None:
+        """Write `text` to the stderr that was there before the capture (the terminal), not to the file."""
+        with self._saved_lock:
+            if not self._saved:
+                return
+            try:
+                os.write(self._saved[1], text.encode("utf-8", "replace"))
+            except OSError:  # the terminal is gone
+                pass
+
     def close(self) -> None:
         """Back to the terminal; the lines still waiting are written first."""
         self._out.finish()
@@ -192,9 +203,11 @@ class OutputCapture:
             sys.stdout = self._streams[0]
         if sys.stderr is self._err:
             sys.stderr = self._streams[1]
-        os.dup2(self._saved[0], 1)  # the pipe's last writer goes: the reader sees its end
-        os.dup2(self._saved[1], 2)
-        for fd in self._saved:
-            os.close(fd)
+        with self._saved_lock:
+            os.dup2(self._saved[0], 1)  # the pipe's last writer goes: the reader sees its end
+            os.dup2(self._saved[1], 2)
+            for fd in self._saved:
+                os.close(fd)
+            self._saved = ()
         self._thread.join(5)
         self._sink.close(fallback=sys.stderr)

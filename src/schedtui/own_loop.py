@@ -22,15 +22,20 @@ change your code makes behind schedtui's back is logged as it was, with a
 warning. When the run is to stop (q in the UI, early stopping, a planned stop)
 `mon.step` raises `StopRun`, which the `with` block absorbs; Ctrl-C ends the run
 `interrupted`. Looping past `epochs * steps_per_epoch` updates is an error
-naming both. The live screen needs the main thread, so `mon.run(train)` runs
-`train(mon)` on a worker thread under the UI (headless without a terminal); the
-`with` form prints an epoch line each. A run of your own loop can be replayed,
-diffed and exported; rerun and resume need a factory (`schedtui run`). torch is
-imported here; textual only in `run`.
+naming both. On a terminal the live screen is a child process attached to the
+run (`control.own_screen`, as for `schedtui PRESET`): your loop keeps this
+process, its main thread and its GIL, and what it prints goes to
+RUN_DIR/output.log. Closing that screen while the run goes (ctrl+q) stops the run
+at its next step; detaching it (q then d), or a screen that fails, leaves the loop
+going (a `detach` event and a line on the terminal say so). Without a terminal,
+an epoch line each. `mon.run(train)` is `with mon: train(mon)`. A run of your own
+loop can be replayed, diffed and exported; rerun and resume need a factory
+(`schedtui run`). torch is imported here; never textual.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -61,8 +66,10 @@ class Monitor:
     def __init__(self, model, optimizer, *, epochs: int, steps_per_epoch: int, schedules: dict | None = None,
                  knobs: list = (), config: dict | None = None, name: str = "own-loop", runs_dir: str | Path = "runs",
                  bn_loader=None, seed: int | None = None, scheduler=None, scheduler_unit: str | None = None,
-                 scheduler_metric: str | None = None, screen: str = "auto", header: dict | None = None):
-        """`header`: more fields for the log's header (a framework's adapter names the framework that drove it)."""
+                 scheduler_metric: str | None = None, screen: str = "auto", header: dict | None = None,
+                 refresh_hz: float | None = None):
+        """`header`: more fields for the log's header (a framework's adapter names the framework that drove it);
+        `refresh_hz`: the live screen's frames a second (default: the CLI's)."""
         from schedtui.config.load import resolve
 
         if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
@@ -87,10 +94,10 @@ class Monitor:
         self._state = None
         self._console = None
         self._hooks: list = []
-        self._thread: threading.Thread | None = None
         if screen not in ("auto", "headless"):
             raise UserError(f"monitor: screen must be 'auto' (the live screen on a terminal) or 'headless', got {screen!r}")
         self._screen = screen
+        self._refresh_hz = _refresh_hz(refresh_hz)
         self._control = self._screen_proc = self._capture = None
 
     # ---- the run --------------------------------------------------------------------------------
@@ -181,14 +188,7 @@ class Monitor:
 
     @property
     def running(self) -> bool:
-        if self._thread is not None:
-            return self._thread.is_alive()
         return self.core is not None and self.status in ("running", "paused")
-
-    def join(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
 
     @property
     def engine(self) -> "Monitor":  # the run handle a screen or test uses (send, status, running, join)
@@ -236,12 +236,14 @@ class Monitor:
             self._control = serve(self.core, self.run_dir)  # the core has what the server asks (send, log, step...)
         terminal = sys.stdin.isatty() and sys.stdout.isatty()
         if self._screen == "auto" and terminal and self._control is not None:
-            import subprocess
-
             from schedtui.capture import OutputCapture
+            from schedtui.control.own_screen import ScreenProcess
 
-            self._screen_proc = subprocess.Popen([sys.executable, "-m", "schedtui", "attach", str(self.run_dir)])
+            self._screen_proc = ScreenProcess(self._refresh_hz)  # on this terminal, before the capture takes it
+            self._screen_proc.started(self.run_dir)
             self._capture = OutputCapture(self.run_dir / "output.log", lambda: self.core.step)
+            threading.Thread(target=self._watch_screen, args=(self._screen_proc, self._capture),
+                             name="schedtui-own-screen", daemon=True).start()
             return self
         self._console = Console(stderr=True)
         self._console.print(f"schedtui: {visible(self.cfg['name'])}, log {visible(self.run_dir / 'events.jsonl')}",
@@ -254,14 +256,41 @@ class Monitor:
         self._end_screen()
         return self.status
 
+    def _watch_screen(self, screen, capture) -> None:
+        """The screen closed while the run went: quit (ctrl+q), the run stops at its next step, as under
+        `schedtui PRESET`; detached (q then d) or failed, the loop goes on, its output in output.log (a `detach`
+        event and a line on the terminal say so)."""
+        from schedtui.control import own_screen
+        from schedtui.safe_text import visible
+
+        code = screen.proc.wait()
+        core = self.core
+        if self._screen_proc is not screen or core is None or not self.running:
+            return  # the run had ended: the person closed the screen after it
+        if code == own_screen.QUIT:
+            self.send("stop", by="ui")
+            return
+        reason = "key" if code == own_screen.DETACHED else "screen"
+        try:
+            core.log.emit("detach", core.step, reason=reason, output=str(self.run_dir / "output.log"))
+        except Exception:  # the run ended meanwhile (the log is closed): nothing to record
+            return
+        said = "detached" if reason == "key" else f"the screen closed by itself (exit status {code}); the run is not lost"
+        d = visible(self.run_dir)
+        capture.to_terminal(f"schedtui: {said}; your loop goes on in this process (pid {os.getpid()})\n"
+                            f"  its output:           {d}/output.log\n"
+                            f"  the screen again:     schedtui attach {d}\n"
+                            f"  this shell back:      ctrl+z, then bg\n")
+
     def _end_screen(self) -> None:
-        """The run has ended: the attached screen shows it until it is closed; then the terminal is the loop's."""
-        if self._screen_proc is not None:
+        """The run has ended: the screen shows it until it is closed; then the terminal is the loop's."""
+        screen, self._screen_proc = self._screen_proc, None
+        if screen is not None:
             try:
-                self._screen_proc.wait()
+                screen.proc.wait()
             except KeyboardInterrupt:
-                self._screen_proc.terminate()
-            self._screen_proc = None
+                pass
+            screen.wait(timeout=5.0)  # (its pipe closed; a screen still up after a ctrl-c is asked to close)
         if self._capture is not None:
             self._capture.close()
             self._capture = None
@@ -277,39 +306,19 @@ class Monitor:
 
         drain(self, self._events, self._state, None, self._console)
 
-    # ---- under the live screen ----------------------------------------------------------------
-    def run(self, train, refresh_hz: float = 10.0) -> str:
-        """Run `train(mon)` under the live UI (on a worker thread; the UI needs the main thread), or headless
-        without a terminal. Returns the run's final status."""
-        if not (sys.stdout.isatty() and sys.stdin.isatty()):
-            with self:
-                train(self)
-            return self.status
-        from schedtui.launch import StartedRun
-        from schedtui.ui.app import TrainApp
-        from schedtui.ui.source import LiveSource
-
-        def loop() -> None:
-            try:
-                train(self)
-            except BaseException as exc:  # StopRun, or the user's error: the log says which
-                self._close(exc)
-            else:
-                self._close(None)
-
-        def start() -> StartedRun:
-            self._open()
-            self._thread = threading.Thread(target=loop, name="schedtui-own-loop", daemon=True)
-            self._thread.start()
-            return StartedRun(self, self.core.log.header, self._events, self.run_dir)
-
-        source = LiveSource(start)
-        source.begin()
-        TrainApp(source, refresh_hz=refresh_hz).run()
-        source.wait_started()
-        if source.error is not None:
-            raise source.error
-        if self.running:  # the screen closed first: stop at the next step boundary
-            self.send("stop")
-            self.join()
+    def run(self, train) -> str:
+        """`train(mon)` as the `with` block runs it (the live screen on a terminal, else an epoch line each);
+        the run's final status."""
+        with self:
+            train(self)
         return self.status
+
+
+def _refresh_hz(hz) -> float:
+    from schedtui.ui import LIVE_REFRESH_HZ
+
+    if hz is None:
+        return LIVE_REFRESH_HZ
+    if isinstance(hz, bool) or not isinstance(hz, (int, float)) or not 0.5 <= hz <= 60:  # nan fails this too
+        raise UserError(f"monitor: refresh_hz must be a number in [0.5, 60], got {hz!r}")
+    return float(hz)
