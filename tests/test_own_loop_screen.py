@@ -101,3 +101,51 @@ def test_ctrl_q_on_your_loops_screen_stops_the_run(tmp_path, monkeypatch):
     log = read_log(run / "events.jsonl")
     end = of_type(log, "end")[0]
     assert end["status"] == "stopped" and end["by"] == "ui" and not of_type(log, "detach")
+
+
+def test_your_loop_outlives_its_terminal(tmp_path, monkeypatch):
+    """The pty's master closes, as when an SSH connection drops (SIGHUP): the loop goes on, a `detach` event says
+    "hangup", `ctl stop` ends it, and what it printed after (the dead terminal's output) is in output.log."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    from test_signals import _watch_until_training, hup_default, log_of, wait_for_steps_after
+
+    runs, args = tmp_path / "runs", _long_loop(tmp_path, monkeypatch)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        hup_default()
+        os.execv(sys.executable, [sys.executable, *args])
+    _watch_until_training(fd, pid, runs)
+    os.close(fd)  # hang up
+    alive = lambda: os.waitpid(pid, os.WNOHANG)[0] == 0  # noqa: E731
+    t0 = time.monotonic()
+    while b'"type":"detach"' not in log_of(runs).read_bytes():
+        assert alive(), "your loop ended when its terminal went away"
+        assert time.monotonic() - t0 < 30, "no detach event"
+        time.sleep(0.05)
+    run_dir = log_of(runs).parent
+    (detach,) = of_type(read_log(log_of(runs), strict=False), "detach")
+    assert detach["reason"] == "hangup" and detach["output"] == str(run_dir / "output.log")
+    wait_for_steps_after(runs, detach["step"], alive)
+    stop = subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run_dir), "stop"], capture_output=True,
+                          text=True, timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    t0, status = time.monotonic(), None
+    while status is None:
+        done, code = os.waitpid(pid, os.WNOHANG)
+        if done:
+            status = os.waitstatus_to_exitcode(code)
+        elif time.monotonic() - t0 > 60:
+            os.kill(pid, 9)
+            raise AssertionError("your script did not finish after the run stopped")
+        time.sleep(0.1)
+    assert status == 0
+    log = read_log(log_of(runs))
+    assert of_type(log, "end")[0]["status"] == "stopped" and len(of_type(log, "detach")) == 1
+    out = (run_dir / "output.log").read_text()
+    assert "schedtui: run stopped; log" in out and "status stopped" in out  # said after the terminal went

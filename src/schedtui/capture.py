@@ -185,6 +185,20 @@ class OutputCapture:
             self._sink.lines([rest])
         os.close(self._r)
 
+    def retarget(self, path) -> None:
+        """The terminal is gone (a hang-up): what would go back to it (`to_terminal`, and fds 1 and 2 after
+        `close()`) goes to `path` instead, appended to."""
+        with self._saved_lock:
+            if not self._saved:
+                return
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            except OSError:
+                fd = os.open(os.devnull, os.O_WRONLY)
+            for saved in self._saved:
+                os.dup2(fd, saved)
+            os.close(fd)
+
     def to_terminal(self, text: str) -> None:
         """Write `text` to the stderr that was there before the capture (the terminal), not to the file."""
         with self._saved_lock:

@@ -23,21 +23,17 @@ warning. When the run is to stop (q in the UI, early stopping, a planned stop)
 `mon.step` raises `StopRun`, which the `with` block absorbs; Ctrl-C ends the run
 `interrupted`. Looping past `epochs * steps_per_epoch` updates is an error
 naming both. On a terminal the live screen is a child process attached to the
-run (`control.own_screen`, as for `schedtui PRESET`): your loop keeps this
-process, its main thread and its GIL, and what it prints goes to
-RUN_DIR/output.log. Closing that screen while the run goes (ctrl+q) stops the run
-at its next step; detaching it (q then d), or a screen that fails, leaves the loop
-going (a `detach` event and a line on the terminal say so). Without a terminal,
-an epoch line each. `mon.run(train)` is `with mon: train(mon)`. A run of your own
+run (`control.loop_screen`): your loop keeps this process, its main thread and
+its GIL, and what it prints goes to RUN_DIR/output.log; ctrl+q stops the run,
+a detach, a failed screen or a hang-up leaves the loop going. Without a
+terminal, an epoch line each. `mon.run(train)` is `with mon: train(mon)`. A run of your own
 loop can be replayed, diffed and exported; rerun and resume need a factory
 (`schedtui run`). torch is imported here; never textual.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import threading
 from pathlib import Path
 
 from schedtui.errors import UserError
@@ -98,7 +94,7 @@ class Monitor:
             raise UserError(f"monitor: screen must be 'auto' (the live screen on a terminal) or 'headless', got {screen!r}")
         self._screen = screen
         self._refresh_hz = _refresh_hz(refresh_hz)
-        self._control = self._screen_proc = self._capture = None
+        self._control = self._loop_screen = None
 
     # ---- the run --------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -236,14 +232,9 @@ class Monitor:
             self._control = serve(self.core, self.run_dir)  # the core has what the server asks (send, log, step...)
         terminal = sys.stdin.isatty() and sys.stdout.isatty()
         if self._screen == "auto" and terminal and self._control is not None:
-            from schedtui.capture import OutputCapture
-            from schedtui.control.own_screen import ScreenProcess
+            from schedtui.control.loop_screen import LoopScreen
 
-            self._screen_proc = ScreenProcess(self._refresh_hz)  # on this terminal, before the capture takes it
-            self._screen_proc.started(self.run_dir)
-            self._capture = OutputCapture(self.run_dir / "output.log", lambda: self.core.step)
-            threading.Thread(target=self._watch_screen, args=(self._screen_proc, self._capture),
-                             name="schedtui-own-screen", daemon=True).start()
+            self._loop_screen = LoopScreen.open(self.core, self.run_dir, self._refresh_hz)
             return self
         self._console = Console(stderr=True)
         self._console.print(f"schedtui: {visible(self.cfg['name'])}, log {visible(self.run_dir / 'events.jsonl')}",
@@ -256,48 +247,11 @@ class Monitor:
         self._end_screen()
         return self.status
 
-    def _watch_screen(self, screen, capture) -> None:
-        """The screen closed while the run went: quit (ctrl+q), the run stops at its next step, as under
-        `schedtui PRESET`; detached (q then d) or failed, the loop goes on, its output in output.log (a `detach`
-        event and a line on the terminal say so)."""
-        from schedtui.control import own_screen
-        from schedtui.safe_text import visible
-
-        code = screen.proc.wait()
-        core = self.core
-        if self._screen_proc is not screen or core is None or not self.running:
-            return  # the run had ended: the person closed the screen after it
-        if code == own_screen.QUIT:
-            self.send("stop", by="ui")
-            return
-        reason = "key" if code == own_screen.DETACHED else "screen"
-        try:
-            core.log.emit("detach", core.step, reason=reason, output=str(self.run_dir / "output.log"))
-        except Exception:  # the run ended meanwhile (the log is closed): nothing to record
-            return
-        said = "detached" if reason == "key" else f"the screen closed by itself (exit status {code}); the run is not lost"
-        d = visible(self.run_dir)
-        capture.to_terminal(f"schedtui: {said}; your loop goes on in this process (pid {os.getpid()})\n"
-                            f"  its output:           {d}/output.log\n"
-                            f"  the screen again:     schedtui attach {d}\n"
-                            f"  this shell back:      ctrl+z, then bg\n")
-
     def _end_screen(self) -> None:
         """The run has ended: the screen shows it until it is closed; then the terminal is the loop's."""
-        screen, self._screen_proc = self._screen_proc, None
+        screen, self._loop_screen = self._loop_screen, None
         if screen is not None:
-            try:
-                screen.proc.wait()
-            except KeyboardInterrupt:
-                pass
-            screen.wait(timeout=5.0)  # (its pipe closed; a screen still up after a ctrl-c is asked to close)
-        if self._capture is not None:
-            self._capture.close()
-            self._capture = None
-            from schedtui.safe_text import visible
-
-            print(f"schedtui: run {self.status}; log {visible(self.run_dir / 'events.jsonl')}; "
-                  f"its output in {visible(self.run_dir / 'output.log')}", file=sys.stderr)
+            screen.close(self.status)
 
     def _print(self) -> None:
         if self._console is None:

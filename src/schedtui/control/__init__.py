@@ -8,6 +8,7 @@
 - `runs`: finding runs (running or not), their state, and cleaning up stale sockets.
 - `background`: `--detach` (a run started in the background) and continuing headless after a hang-up.
 - `own_screen`: the live screen of a run in this process, drawn by a child process attached to it.
+- `loop_screen`: that screen for a loop that keeps this process's main thread (your own, Lightning, HF).
 
 Nothing here imports torch, textual or rich: `schedtui ctl`, `ps` and `attach` start at once.
 """
