@@ -148,3 +148,26 @@ def test_your_loop_under_the_live_screen_in_a_terminal(tmp_path, monkeypatch):
     (run,) = (tmp_path / "runs").iterdir()
     log = read_log(run / "events.jsonl")
     assert of_type(log, "step") and of_type(log, "end")[0]["status"] == "stopped"
+
+
+def test_run_returns_the_status_and_raises_the_loops_error_after_ending_the_run_crashed(tmp_path):
+    mon, one_step = tiny(tmp_path, epochs=2, steps_per_epoch=3)
+
+    def train(mon):
+        for _ in range(4):
+            one_step()
+        raise ValueError("my loop broke")
+
+    with pytest.raises(ValueError, match="my loop broke"):
+        mon.run(train)
+    assert mon.status == "crashed" and of_type(log_of(mon), "end")[0]["status"] == "crashed"
+    mon, one_step = tiny(tmp_path, epochs=1, steps_per_epoch=3)
+    assert mon.run(lambda mon: [one_step() for _ in range(3)]) == "completed"
+
+
+def test_a_bad_refresh_rate_is_a_one_line_error():
+    model = nn.Linear(2, 2)
+    for bad in (0, 100, float("nan"), "5", True):
+        with pytest.raises(schedtui.experiment.UserError, match=r"refresh_hz must be a number in \[0.5, 60\]"):
+            schedtui.monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, steps_per_epoch=1,
+                             refresh_hz=bad)

@@ -262,7 +262,7 @@ class Monitor:
 
     def run(self, train) -> str:
         """`train(mon)` as the `with` block runs it (the live screen on a terminal, else an epoch line each);
-        the run's final status."""
+        the run's final status. An exception of `train` ends the run `crashed` and is raised again."""
         with self:
             train(self)
         return self.status
