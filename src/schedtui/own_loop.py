@@ -26,9 +26,9 @@ naming both. On a terminal the live screen is a child process attached to the
 run (`control.loop_screen`): your loop keeps this process, its main thread and
 its GIL, and what it prints goes to RUN_DIR/output.log; ctrl+q stops the run,
 a detach, a failed screen or a hang-up leaves the loop going. Without a
-terminal, an epoch line each. `mon.run(train)` is `with mon: train(mon)`. A run of your own
-loop can be replayed, diffed and exported; rerun and resume need a factory
-(`schedtui run`). torch is imported here; never textual.
+terminal, an epoch line each. `mon.run(train)` is `with mon: train(mon)`. A
+run of your own loop can be replayed, diffed and exported; rerun and resume
+need a factory (`schedtui run`). torch is imported here; never textual.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Monitor:
         return self.core is not None and self.status in ("running", "paused")
 
     @property
-    def engine(self) -> "Monitor":  # the run handle a screen or test uses (send, status, running, join)
+    def engine(self) -> "Monitor":  # the run handle a test uses (send, status, running)
         return self
 
     @property
