@@ -186,6 +186,19 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def stop_once_trained_after_detach(runs, stopped: list) -> bool:
+    """If the run under `runs` has a `detach` event and 20 steps after it: `schedtui ctl stop` it (the finished
+    process appended to `stopped`) and True."""
+    logs = list(runs.glob("*/events.jsonl"))
+    events = read_log(logs[0], strict=False).events if logs else []
+    detach = [e for e in events if e["type"] == "detach"]
+    if not (detach and sum(e["type"] == "step" and e["step"] > detach[0]["step"] + 20 for e in events)):
+        return False
+    stopped.append(subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(logs[0].parent), "stop"],
+                                  capture_output=True, text=True, timeout=60))
+    return True
+
+
 def test_a_screen_that_dies_does_not_take_the_run_with_it(tmp_path):
     """The screen is a child process: killed, the run goes on headless in its process (a `detach` event with
     reason "screen", its output in output.log) until something stops it."""
@@ -203,13 +216,8 @@ def test_a_screen_that_dies_does_not_take_the_run_with_it(tmp_path):
                 if screens:
                     os.kill(screens[0], 9)
                     killed.append(screens[0])
-            if killed and logs:
-                events = read_log(logs[0], strict=False).events
-                detach = [e for e in events if e["type"] == "detach"]
-                if detach and sum(e["type"] == "step" and e["step"] > detach[0]["step"] + 20 for e in events):
-                    stopped.append(subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(logs[0].parent), "stop"],
-                                                  capture_output=True, text=True, timeout=60))
-                    return
+            if killed and stop_once_trained_after_detach(runs, stopped):
+                return
             time.sleep(0.2)
 
     watcher = threading.Thread(target=kill_the_screen_then_stop)

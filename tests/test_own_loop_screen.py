@@ -6,7 +6,7 @@ import re
 
 from engine_helpers import of_type
 from schedtui.events import read_log
-from test_cli_tty import run_in_pty
+from test_cli_tty import run_in_pty, stop_once_trained_after_detach
 
 SCRIPT = """
 import torch
@@ -58,8 +58,6 @@ def _long_loop(tmp_path, monkeypatch):
 def test_your_loop_goes_on_when_its_screen_is_detached_and_says_where(tmp_path, monkeypatch):
     """q then d: the screen closes, the loop goes on in its process (a `detach` event, a line on the terminal),
     until `schedtui ctl stop` from another shell; then the script goes on after the loop."""
-    import subprocess
-    import sys
     import threading
     import time
 
@@ -67,14 +65,7 @@ def test_your_loop_goes_on_when_its_screen_is_detached_and_says_where(tmp_path, 
 
     def stop_after_the_detach() -> None:
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            logs = list(runs.glob("*/events.jsonl"))
-            events = read_log(logs[0], strict=False).events if logs else []
-            detach = [e for e in events if e["type"] == "detach"]
-            if detach and sum(e["type"] == "step" and e["step"] > detach[0]["step"] + 20 for e in events):
-                stopped.append(subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(logs[0].parent), "stop"],
-                                              capture_output=True, text=True, timeout=60))
-                return
+        while time.monotonic() < deadline and not stop_once_trained_after_detach(runs, stopped):
             time.sleep(0.2)
 
     watcher = threading.Thread(target=stop_after_the_detach)
@@ -112,7 +103,7 @@ def test_your_loop_outlives_its_terminal(tmp_path, monkeypatch):
     import sys
     import time
 
-    from test_signals import _watch_until_training, hup_default, log_of, wait_for_steps_after
+    from test_signals import _watch_until_training, hup_default, log_of, wait_for_detach, wait_for_steps_after
 
     runs, args = tmp_path / "runs", _long_loop(tmp_path, monkeypatch)
     pid, fd = pty.fork()
@@ -123,13 +114,8 @@ def test_your_loop_outlives_its_terminal(tmp_path, monkeypatch):
     _watch_until_training(fd, pid, runs)
     os.close(fd)  # hang up
     alive = lambda: os.waitpid(pid, os.WNOHANG)[0] == 0  # noqa: E731
-    t0 = time.monotonic()
-    while b'"type":"detach"' not in log_of(runs).read_bytes():
-        assert alive(), "your loop ended when its terminal went away"
-        assert time.monotonic() - t0 < 30, "no detach event"
-        time.sleep(0.05)
+    detach = wait_for_detach(runs, alive)
     run_dir = log_of(runs).parent
-    (detach,) = of_type(read_log(log_of(runs), strict=False), "detach")
     assert detach["reason"] == "hangup" and detach["output"] == str(run_dir / "output.log")
     wait_for_steps_after(runs, detach["step"], alive)
     stop = subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run_dir), "stop"], capture_output=True,

@@ -138,13 +138,8 @@ def test_the_ui_run_goes_on_headless_when_its_terminal_goes_away(tmp_path, contr
     _watch_until_training(fd, pid, runs)
     os.close(fd)  # hang up
     alive = lambda: os.waitpid(pid, os.WNOHANG)[0] == 0  # noqa: E731
-    t0 = time.monotonic()
-    while b'"type":"detach"' not in log_of(runs).read_bytes():
-        assert alive(), "the run ended when its terminal went away"
-        assert time.monotonic() - t0 < 30, "no detach event"
-        time.sleep(0.05)
+    detach = wait_for_detach(runs, alive)
     run_dir = log_of(runs).parent
-    detach = next(e for e in read_log(log_of(runs), strict=False).events if e["type"] == "detach")
     assert detach["reason"] == "hangup" and detach["output"] == str(run_dir / "output.log")
     wait_for_steps_after(runs, detach["step"], alive)  # the log grows: training goes on
     stop = subprocess.run([sys.executable, "-m", "schedtui", "ctl", str(run_dir), "stop"], capture_output=True, text=True,
@@ -163,6 +158,16 @@ def hup_default() -> None:
     """In a child, before exec: SIGHUP as a terminal program gets it, even when the suite runs under nohup (which
     the run must keep honouring: an ignored SIGHUP stays ignored)."""
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def wait_for_detach(runs, alive, timeout=30.0) -> dict:
+    """The run's (first) `detach` event, once its log has one; fails if the process ends first or it never comes."""
+    t0 = time.monotonic()
+    while b'"type":"detach"' not in log_of(runs).read_bytes():
+        assert alive(), "the run ended when its terminal went away"
+        assert time.monotonic() - t0 < timeout, "no detach event"
+        time.sleep(0.05)
+    return next(e for e in read_log(log_of(runs), strict=False).events if e["type"] == "detach")
 
 
 def wait_for_steps_after(runs, step, alive, timeout=60.0):

@@ -295,17 +295,12 @@ def _run_ui(cfg: dict, args: argparse.Namespace, interrupts, **launch) -> int:
         close_screen(timeout=2.0 if interrupts.hung_up else 10.0)
         fold(events, state)
     if engine.running and interrupts.signum is None and (code != own_screen.QUIT or interrupts.hung_up):
-        d = visible(run_dir)
         if interrupts.hung_up:
             reason = "hangup"
         else:
-            reason = "key" if code == own_screen.DETACHED else "screen"
-            said = ("detached" if reason == "key" else
-                    f"the screen closed by itself (exit status {code}); the run is not lost")
-            print(f"schedtui: {said}; the run goes on in this process (pid {os.getpid()})\n"
-                  f"  its output:           {d}/output.log\n"
-                  f"  the screen again:     schedtui attach {d}\n"
-                  f"  this shell back:      ctrl+z, then bg (closing the terminal does not stop the run)", flush=True)
+            reason, said = own_screen.closed_while_running(
+                code, run_dir, "the run", "ctrl+z, then bg (closing the terminal does not stop the run)")
+            print(said, end="", flush=True)
         background.continue_headless(engine, events, state, run_dir, args.refresh_hz, interrupts, reason)
     if engine.running:  # closed while the run went (q during start-up, ctrl+q), or a signal: it stops
         engine.send("stop", status="interrupted" if interrupts.signum is not None else "stopped")

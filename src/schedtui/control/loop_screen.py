@@ -22,7 +22,6 @@ Nothing here imports torch, textual or rich.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -81,15 +80,9 @@ class LoopScreen:
             time.sleep(HANGUP_GRACE_S)
             if self.hung_up:
                 return
-        reason = "key" if code == own_screen.DETACHED else "screen"
-        if not self._detach(reason):
-            return
-        said = "detached" if reason == "key" else f"the screen closed by itself (exit status {code}); the run is not lost"
-        d = visible(self.run_dir)
-        self.capture.to_terminal(f"schedtui: {said}; your loop goes on in this process (pid {os.getpid()})\n"
-                                 f"  its output:           {d}/{OUTPUT}\n"
-                                 f"  the screen again:     schedtui attach {d}\n"
-                                 f"  this shell back:      ctrl+z, then bg\n")
+        reason, said = own_screen.closed_while_running(code, self.run_dir, "your loop")
+        if self._detach(reason):
+            self.capture.to_terminal(said)
 
     def _detach(self, reason: str) -> bool:
         """The `detach` event, once; False if there was one already or the run has ended."""

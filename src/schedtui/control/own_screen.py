@@ -16,7 +16,7 @@ The child's exit status says what the person chose (`exit_code`):
   start-up, ctrl+q): the run stops, as it did when the screen was in this process;
 - anything else: the screen failed; the run goes on (a fault loses nothing).
 
-Stdlib only; no torch, textual or rich.
+Stdlib only (and safe_text); no torch, textual or rich.
 """
 
 from __future__ import annotations
@@ -92,3 +92,17 @@ class ScreenProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+def closed_while_running(code: int, run_dir: Path, who: str, shell_back: str = "ctrl+z, then bg") -> tuple[str, str]:
+    """The screen exited with `code` (not QUIT) while the run goes on here: the `detach` event's reason ("key" or
+    "screen") and what to tell the person (`who` goes on: "the run", "your loop")."""
+    from schedtui.safe_text import visible
+
+    reason = "key" if code == DETACHED else "screen"
+    said = "detached" if reason == "key" else f"the screen closed by itself (exit status {code}); the run is not lost"
+    d = visible(run_dir)
+    return reason, (f"schedtui: {said}; {who} goes on in this process (pid {os.getpid()})\n"
+                    f"  its output:           {d}/output.log\n"
+                    f"  the screen again:     schedtui attach {d}\n"
+                    f"  this shell back:      {shell_back}\n")
