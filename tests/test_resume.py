@@ -54,9 +54,11 @@ def test_stopped_mid_epoch_and_resumed_matches_a_straight_run_bit_for_bit(tmp_pa
     while engine.step < 12:
         time.sleep(0.0005)
     engine.send("pause").result(30)
-    while engine.step % SPE == 0:  # land mid-epoch
+    while engine.step % SPE == 0:  # land mid-epoch: one more update, then pause again
+        at = engine.step
         engine.send("resume").result(30)
-        time.sleep(0.002)
+        while engine.step == at:  # (a fixed sleep here let a loaded machine run the 60 updates to their end)
+            time.sleep(0.0005)
         engine.send("pause").result(30)
     engine.send("stop").result(30)
     assert engine.join(30)
